@@ -1,0 +1,234 @@
+"""Core commands: demo, fit, predict, evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from coxmt.cli._common import EVENT_HELP, cli_errors, console
+
+__all__ = ["register"]
+
+_MODEL_HELP = "Model: coxmt (Cox-MT), coxnnet (Cox-nnet) or coxph (penalised linear Cox)."
+
+
+def _load_labeled(
+    data: Path, time_col: str, event_col: str, event_means: str, features: str | None, id_col: str | None
+) -> Any:
+    from coxmt.data import load_survival_table
+
+    return load_survival_table(
+        data,
+        time_col=time_col,
+        event_col=event_col,
+        event_means=event_means,  # type: ignore[arg-type]
+        feature_cols=features,
+        id_col=id_col,
+    )
+
+
+def _build_preprocessing(top_genes: int | None, log2: bool) -> Any:
+    from coxmt.preprocessing import make_rnaseq_preprocessor
+
+    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True)
+
+
+def _parse_times(times: str | None) -> list[float] | None:
+    if times is None:
+        return None
+    try:
+        return [float(t) for t in times.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--times must be comma-separated numbers, got {times!r}") from None
+
+
+@cli_errors
+def demo(
+    folds: int = typer.Option(5, help="Number of cross-validation folds."),
+    repeats: int = typer.Option(1, help="Number of repeats of the K-fold split."),
+    seed: int = typer.Option(0, help="Random seed (splits and models)."),
+    jobs: int = typer.Option(1, help="Parallel worker processes."),
+    out: Path | None = typer.Option(None, help="Folder for the results (tables, predictions)."),
+) -> None:
+    """Cross-validate Cox-MT vs Cox-nnet vs a penalised linear Cox model on the built-in dataset.
+
+    Prints the c-index (mean ± sd over folds) and the integrated Brier score.
+    """
+    from coxmt.cli._experiments import print_cv_summary
+    from coxmt.data import load_demo
+    from coxmt.experiments import cross_validate
+
+    table = load_demo()
+    console.print(
+        f"[bold]{table.name}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
+        f"{table.X.shape[1]} features"
+    )
+    results = cross_validate(
+        _demo_models(seed),
+        table.X,
+        table.y,
+        n_splits=folds,
+        n_repeats=repeats,
+        random_state=seed,
+        preprocessing=_build_preprocessing(None, False),
+        n_jobs=jobs,
+        results_dir=out,
+        ids=table.ids,
+    )
+    print_cv_summary(results, reference="Cox-MT")
+
+
+@cli_errors
+def fit(
+    data: Path = typer.Option(..., help="Training table (CSV/TSV/Parquet/h5ad, optionally gzipped)."),
+    time_col: str = typer.Option("time", help="Follow-up time column."),
+    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
+    event_means: str = typer.Option("event", help=EVENT_HELP),
+    features: str | None = typer.Option(
+        None, help="Regex selecting feature columns, e.g. '_rnaseq$' (default: all numeric)."
+    ),
+    id_col: str | None = typer.Option(None, help="Patient ID column."),
+    unlabeled: Path | None = typer.Option(
+        None, help="Table of unlabeled patients (features only) for Cox-MT."
+    ),
+    model: str = typer.Option("coxmt", help=_MODEL_HELP),
+    top_genes: int | None = typer.Option(
+        None, help="Keep the K most variable features (fitted on the training table)."
+    ),
+    log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
+    epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(..., help="Folder to save the fitted model in."),
+    verbose: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Fit a model (with its preprocessing) on a table and save it to a folder."""
+    from coxmt.experiments import get_model
+    from coxmt.io import save_model
+    from coxmt.pipeline import SurvivalPipeline
+
+    table = _load_labeled(data, time_col, event_col, event_means, features, id_col)
+    params: dict[str, Any] = {"random_state": seed}
+    if epochs is not None:
+        params["max_epochs"] = epochs
+    estimator = get_model(model, **params)
+    if verbose and "verbose" in estimator.get_params():
+        estimator.set_params(verbose=True)
+    pre = _build_preprocessing(top_genes, log2)
+    pipe = SurvivalPipeline([*pre.steps, ("model", estimator)])
+    X_unl = None
+    if unlabeled is not None:
+        from coxmt.data import read_feature_table
+
+        X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+    pipe.fit(table.X, table.y, X_unlabeled=X_unl)
+    estimator.set_params(verbose=False)
+    save_model(pipe, out)
+    n_unl = 0 if X_unl is None else len(X_unl)
+    console.print(
+        f"fitted {model} on {len(table)} patients ({int(table.event.sum())} deaths"
+        f"{f', {n_unl} unlabeled' if n_unl else ''}), {table.X.shape[1]} features; "
+        f"training C-index {pipe.score(table.X, table.y):.3f}; saved to {out}"
+    )
+
+
+@cli_errors
+def predict(
+    model: Path = typer.Option(..., help="Folder of a model saved by `coxmt fit`."),
+    data: Path = typer.Option(..., help="Table of patients to score."),
+    out: Path = typer.Option(..., help="Output CSV: id, risk (+ survival at --times)."),
+    id_col: str | None = typer.Option(None, help="Patient ID column (copied to the output)."),
+    times: str | None = typer.Option(
+        None, help="Comma-separated times at which to add survival probabilities, e.g. 12,36,60."
+    ),
+    fill_missing: float | None = typer.Option(
+        None, help="Fill features missing from the table with this value instead of failing."
+    ),
+    chunk_rows: int = typer.Option(100_000, help="Rows read and scored at a time."),
+) -> None:
+    """Score patients with a saved model: risk (higher = higher risk) per patient.
+
+    Features are aligned to the model's by name: extra columns are ignored,
+    missing ones are an error (or filled with --fill-missing).
+    """
+    from coxmt.predict import predict_table
+
+    n = predict_table(
+        model,
+        data,
+        out,
+        id_col=id_col,
+        times=_parse_times(times),
+        fill_missing=fill_missing,
+        chunk_rows=chunk_rows,
+        log=console.print,
+    )
+    console.print(f"wrote {n} predictions to {out}")
+
+
+@cli_errors
+def evaluate(
+    model: Path = typer.Option(..., help="Folder of a model saved by `coxmt fit`."),
+    data: Path = typer.Option(..., help="Labeled table to evaluate on."),
+    time_col: str = typer.Option("time", help="Follow-up time column."),
+    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
+    event_means: str = typer.Option("event", help=EVENT_HELP),
+    id_col: str | None = typer.Option(None, help="Patient ID column."),
+    fill_missing: float | None = typer.Option(None, help="Fill missing features with this value."),
+) -> None:
+    """Evaluate a saved model on a labeled table: Harrell's C, Uno's C and the integrated Brier score.
+
+    The IPCW metrics (Uno's C, IBS) use the evaluation table's own censoring
+    distribution, since the model does not store its training patients.
+    """
+    from coxmt.estimators._base import align_features
+    from coxmt.io import load_model
+    from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
+
+    est = load_model(model)
+    table = _load_labeled(data, time_col, event_col, event_means, None, id_col)
+    names = getattr(est, "feature_names_in_", None)
+    X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
+    risk = est.predict(X)
+    c = concordance_index(table.event, table.time, risk)
+    uno = concordance_index_ipcw(table.y, table.y, risk)
+    lo, hi = (float(v) for v in _eval_grid_bounds(table.time, table.event))
+    import numpy as np
+
+    grid = np.linspace(lo, hi, 50)
+    surv = est.predict_survival_function(X, grid)
+    ibs = integrated_brier_score(table.y, table.y, surv, grid)
+    console.print(
+        f"{len(table)} patients, {int(table.event.sum())} deaths: Harrell C {c:.4f}, "
+        f"Uno C {uno:.4f}, IBS {ibs:.4f}"
+    )
+
+
+def _demo_models(seed: int) -> dict[str, Any]:
+    from coxmt.experiments import get_model
+
+    return {
+        "Cox-MT": get_model("coxmt", random_state=seed),
+        "Cox-nnet": get_model("coxnnet", random_state=seed),
+        "Cox (elastic net)": get_model("coxph", random_state=seed),
+    }
+
+
+def _eval_grid_bounds(time: Any, event: Any) -> tuple[float, float]:
+    import numpy as np
+
+    t_ev = np.asarray(time)[np.asarray(event, dtype=bool)]
+    lo = float(np.quantile(t_ev, 0.1))
+    hi = float(min(np.quantile(t_ev, 0.9), np.asarray(time).max() * 0.999))
+    if not hi > lo:
+        raise ValueError("too few distinct event times to evaluate the integrated Brier score")
+    return lo, hi
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to ``app``."""
+    app.command()(demo)
+    app.command()(fit)
+    app.command()(predict)
+    app.command()(evaluate)

@@ -1,0 +1,237 @@
+"""Reading survival tables from disk: CSV/TSV (compressed or not), Parquet and h5ad.
+
+Every failure is turned into an exception that names the file, what is wrong
+with it and how to fix it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__: list[str] = []
+
+_COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
+_TSV_SUFFIXES = {".tsv", ".tab"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_H5AD_SUFFIXES = {".h5ad"}
+_CANDIDATE_SEPS = ("\t", ",", ";", "|")
+_SEP_NAMES = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'"}
+_SNIFF_BYTES = 1 << 18  # 256 KiB: a few rows of even very wide expression tables
+_SNIFF_LINES = 20
+
+# errors raised by pandas / the decompressors / the parsers for unreadable files
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    pd.errors.ParserError,
+    csv.Error,
+)
+_READ_OR_VALUE_ERRORS: tuple[type[BaseException], ...] = (*_READ_ERRORS, ValueError)
+_H5AD_ERRORS: tuple[type[BaseException], ...] = (*_READ_ERRORS, ValueError, KeyError)
+
+
+def _split_suffixes(path: Path) -> tuple[str, str | None]:
+    """Return ``(format suffix, compression)`` of a path, e.g. ``(".csv", "gzip")``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = None
+    if suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+        compression = _COMPRESSION_SUFFIXES[suffixes[-1]]
+        suffixes = suffixes[:-1]
+    return (suffixes[-1] if suffixes else ""), compression
+
+
+def _corrupt_error(path: Path, compression: str | None, err: BaseException) -> ValueError:
+    how = f"{compression}-compressed " if compression else ""
+    return ValueError(
+        f"could not read {str(path)!r}: the file looks corrupt, truncated or not a valid "
+        f"{how}table ({type(err).__name__}: {err}). Check that the download finished and that "
+        "the file extension matches its content (e.g. '.gz' only for gzip files)."
+    )
+
+
+def _open_text_head(path: Path, compression: str | None) -> str:
+    """Return the first lines of a (possibly compressed) text file."""
+    raw: bytes
+    if compression == "gzip":
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read(_SNIFF_BYTES)
+    elif compression == "bz2":
+        with bz2.open(path, "rb") as fh:
+            raw = fh.read(_SNIFF_BYTES)
+    elif compression == "xz":
+        with lzma.open(path, "rb") as fh:
+            raw = fh.read(_SNIFF_BYTES)
+    elif compression == "zip":
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise ValueError(
+                    f"zip archive {str(path)!r} holds {len(members)} files {members[:5]}; "
+                    "coxmt reads a zip holding exactly one table. Extract the table you want."
+                )
+            with zf.open(members[0]) as fh:
+                raw = fh.read(_SNIFF_BYTES)
+    else:
+        with open(path, "rb") as fh:
+            raw = fh.read(_SNIFF_BYTES)
+    text = raw.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    if len(raw) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    return "\n".join(lines[:_SNIFF_LINES])
+
+
+def _sniff_sep(head: str) -> str:
+    """Guess the delimiter from the first lines of a text table.
+
+    Each candidate (tab, comma, semicolon, pipe) splits the lines with the csv
+    module (so quoted fields are respected); the candidate giving the same
+    number (> 1) of fields on every line wins, the most fields first. When no
+    candidate is consistent, the one splitting the header into the most fields
+    is used; a file with a single column reads as comma-separated.
+    """
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    if not lines:
+        return ","
+    best: tuple[int, str] | None = None
+    fallback: tuple[int, str] = (1, ",")
+    for sep in _CANDIDATE_SEPS:
+        try:
+            counts = [len(r) for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        if counts[0] > fallback[0]:
+            fallback = (counts[0], sep)
+        if (
+            counts[0] > 1
+            and all(c == counts[0] for c in counts)
+            and (best is None or counts[0] > best[0])
+        ):
+            best = (counts[0], sep)
+    return (best or fallback)[1]
+
+
+def _check_single_column(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """Detect a table read with the wrong delimiter (one column whose name holds separators)."""
+    if frame.shape[1] != 1:
+        return
+    name = str(frame.columns[0])
+    found = [s for s in ("\t", ";", ",", "|") if s in name and s != sep]
+    if found:
+        guess = found[0]
+        raise ValueError(
+            f"{str(path)!r} was read as a single column named {name[:80]!r}: the delimiter "
+            f"looks like {_SEP_NAMES[guess]}, not {_SEP_NAMES.get(sep, repr(sep))}. "
+            f"Pass sep={_SEP_NAMES[guess]} (or sep=None to detect it)."
+        )
+
+
+def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None) -> pd.DataFrame:
+    try:
+        if path.stat().st_size == 0:
+            raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+        if sep is None:
+            sep = (
+                "\t" if suffix in _TSV_SUFFIXES else _sniff_sep(_open_text_head(path, compression))
+            )
+        frame = pd.read_csv(path, sep=sep, compression=compression, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{str(path)!r} is empty (no header and no rows); check the export or download"
+        ) from None
+    except _READ_ERRORS as err:
+        raise _corrupt_error(path, compression, err) from err
+    _check_single_column(frame, path, sep)
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
+            "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
+        ) from None
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    try:
+        return pd.read_parquet(path)
+    except _READ_OR_VALUE_ERRORS as err:
+        raise _corrupt_error(path, None, err) from err
+
+
+def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read an AnnData file: ``obs`` columns followed by the ``X`` matrix columns.
+
+    Returns the joined frame (index = ``obs_names``) and the names of the ``X``
+    columns (``var_names``).
+    """
+    try:
+        import anndata
+    except ImportError:
+        raise ImportError(
+            f"reading the h5ad file {str(path)!r} needs anndata; install it with "
+            "`pip install coxmt[h5ad]` (or `pip install anndata`)"
+        ) from None
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    try:
+        adata = anndata.read_h5ad(path)
+    except _H5AD_ERRORS as err:
+        raise _corrupt_error(path, None, err) from err
+    expr = adata.to_df()
+    obs = adata.obs.copy()
+    clash = sorted(set(map(str, obs.columns)) & set(map(str, expr.columns)))
+    if clash:
+        raise ValueError(
+            f"{str(path)!r}: obs columns {clash[:10]} have the same names as genes in var_names; "
+            "rename them in obs before loading"
+        )
+    frame = pd.concat([obs, expr], axis=1)
+    return frame, [str(c) for c in expr.columns]
+
+
+def read_table(path: Any, sep: str | None = None) -> tuple[pd.DataFrame, list[str] | None, Path]:
+    """Read a table from disk.
+
+    Returns ``(frame, matrix_columns, path)``; ``matrix_columns`` is the list of
+    expression columns for h5ad files (``None`` for flat tables).
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        hint = ""
+        parent = path.parent if str(path.parent) else Path(".")
+        if parent.is_dir():
+            import difflib
+
+            close = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir()], n=3)
+            if close:
+                hint = f" Did you mean {', '.join(repr(str(parent / c)) for c in close)}?"
+        raise FileNotFoundError(f"survival table {str(path)!r} does not exist.{hint}")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; pass the path of a table file inside it")
+    suffix, compression = _split_suffixes(path)
+    if suffix in _PARQUET_SUFFIXES:
+        return _read_parquet(path), None, path
+    if suffix in _H5AD_SUFFIXES:
+        frame, matrix = _read_h5ad(path)
+        return frame, matrix, path
+    frame = _read_text(path, compression, suffix, sep)
+    return frame, None, path

@@ -1,0 +1,547 @@
+"""RNA-seq preprocessing as scikit-learn transformers: log2, top-variance genes, scaling.
+
+Fit them on the training data only (inside a :class:`~sklearn.pipeline.Pipeline`
+they are refitted on each cross-validation fold). A DataFrame in gives a
+DataFrame out (same index, the kept column names); ``set_output(transform="pandas")``
+works as in scikit-learn. NaN values pass through; infinite values are refused.
+
+Fitted state can be saved without pickle: every transformer has
+``to_state() -> (arrays, config)`` (a dict of numpy arrays for safetensors and a
+JSON-serialisable dict) and ``from_state(arrays, config)``;
+:func:`pipeline_to_state` / :func:`pipeline_from_state` do the same for a Pipeline.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler as _SkStandardScaler
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+__all__ = [
+    "Log2Transform",
+    "StandardScaler",
+    "TopVarianceGenes",
+    "make_rnaseq_preprocessor",
+    "pipeline_from_state",
+    "pipeline_to_state",
+]
+
+_STATE_FORMAT = "coxmt.preprocessing/1"
+
+
+def _validate(est: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:
+    """scikit-learn input validation (sets/checks ``n_features_in_``, ``feature_names_in_``)."""
+    kwargs: dict[str, Any] = {"reset": reset, "dtype": np.float64}
+    try:
+        from sklearn.utils.validation import validate_data
+    except ImportError:  # scikit-learn < 1.6
+        return est._validate_data(X, force_all_finite="allow-nan", **kwargs)
+    return validate_data(est, X, ensure_all_finite="allow-nan", **kwargs)
+
+
+def _like_input(out: np.ndarray, X: Any, columns: Any) -> Any:
+    """Return a DataFrame (same index, ``columns``) when ``X`` was one, else ``out``."""
+    if isinstance(X, pd.DataFrame):
+        return pd.DataFrame(out, index=X.index, columns=pd.Index(columns))
+    return out
+
+
+def _column_labels(est: BaseEstimator, idx: np.ndarray) -> list[str]:
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        return [str(names[i]) for i in idx]
+    return [f"x{i}" for i in idx]
+
+
+def _base_config(est: BaseEstimator) -> dict[str, Any]:
+    names = getattr(est, "feature_names_in_", None)
+    output = getattr(est, "_sklearn_output_config", {}).get("transform")
+    return {
+        "class": type(est).__name__,
+        "params": {
+            key: value.item() if isinstance(value, np.generic) else value
+            for key, value in est.get_params(deep=False).items()
+        },
+        "n_features_in": int(est.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "set_output": output,
+    }
+
+
+def _restore_base(est: BaseEstimator, config: Mapping[str, Any]) -> None:
+    est.n_features_in_ = int(config["n_features_in"])
+    names = config.get("feature_names_in")
+    if names is not None:
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    if config.get("set_output") is not None:
+        est.set_output(transform=config["set_output"])
+
+
+def _check_class(cls: type, config: Mapping[str, Any]) -> None:
+    if config.get("class") != cls.__name__:
+        raise ValueError(
+            f"state was saved from {config.get('class')!r}, not {cls.__name__!r}; "
+            "use pipeline_from_state or the matching class's from_state"
+        )
+
+
+class Log2Transform(TransformerMixin, BaseEstimator):
+    """Element-wise ``log2(x + pseudocount)`` for count or TPM-like expression.
+
+    Parameters
+    ----------
+    pseudocount : float, default 1.0
+        Added before the logarithm; must be >= 0.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when fitted on a DataFrame with string column names.
+
+    Raises
+    ------
+    ValueError
+        In ``fit``/``transform`` when some ``x + pseudocount <= 0``: the data are then
+        probably already log-transformed or z-scored, and this step should be dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Log2Transform().fit_transform(np.array([[0.0, 1.0], [3.0, 7.0]]))
+    array([[0., 1.],
+           [2., 3.]])
+    """
+
+    def __init__(self, pseudocount: float = 1.0) -> None:
+        self.pseudocount = pseudocount
+
+    def _check_pseudocount(self) -> float:
+        pc = self.pseudocount
+        if (
+            not isinstance(pc, numbers.Real)
+            or isinstance(pc, bool)
+            or not np.isfinite(pc)
+            or pc < 0
+        ):
+            raise ValueError(f"pseudocount must be a finite number >= 0, got {pc!r}")
+        return float(pc)
+
+    def _check_positive(self, Xa: np.ndarray, pc: float) -> None:
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(((Xa + pc) <= 0).any(axis=0))
+        if bad.size:
+            cols = _column_labels(self, bad)
+            low = float(np.nanmin(Xa[:, bad]))
+            raise ValueError(
+                f"Negative values in data passed to Log2Transform: {bad.size} columns have "
+                f"values <= -pseudocount "
+                f"(minimum {low:.4g}), so log2(x + {pc:g}) is undefined: {cols[:10]}"
+                f"{' ...' if len(cols) > 10 else ''}. The data look already log-transformed "
+                "or z-scored (z-scores are negative): drop this step "
+                "(e.g. make_rnaseq_preprocessor(log=False))."
+            )
+
+    def fit(self, X: Any, y: Any = None) -> Log2Transform:
+        """Check the input (non-negative after the pseudocount) and record its columns."""
+        pc = self._check_pseudocount()
+        Xa = _validate(self, X, reset=True)
+        self._check_positive(Xa, pc)
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """Return ``log2(X + pseudocount)`` (a DataFrame when ``X`` is one)."""
+        check_is_fitted(self, "n_features_in_")
+        pc = self._check_pseudocount()
+        Xa = _validate(self, X, reset=False)
+        self._check_positive(Xa, pc)
+        out = np.log2(Xa + pc)
+        columns = X.columns if isinstance(X, pd.DataFrame) else None
+        return _like_input(out, X, columns)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.positive_only = True
+        return tags
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as ``(arrays, config)``: no arrays, the configuration as JSON types."""
+        check_is_fitted(self, "n_features_in_")
+        return {}, _base_config(self)
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+    ) -> Log2Transform:
+        """Rebuild a fitted transformer from :meth:`to_state` output."""
+        _check_class(cls, config)
+        est = cls(**config["params"])
+        _restore_base(est, config)
+        return est
+
+
+def _column_variance(Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-aware population variance and a mask of constant or all-NaN columns."""
+    mask = ~np.isnan(Xa)
+    count = mask.sum(axis=0)
+    filled = np.where(mask, Xa, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(count, 1)
+    var = (np.where(mask, Xa - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1)
+    hi = np.where(mask, Xa, -np.inf).max(axis=0, initial=-np.inf)
+    lo = np.where(mask, Xa, np.inf).min(axis=0, initial=np.inf)
+    constant = (count == 0) | (hi == lo)
+    var = np.where(constant, 0.0, var)
+    var[count == 0] = np.nan
+    return var, constant
+
+
+class TopVarianceGenes(TransformerMixin, BaseEstimator):
+    """Keep the ``k`` columns (genes) with the highest variance on the training data.
+
+    Variance ignores NaN. Ties are broken by column order (the earlier column wins),
+    so the selection is deterministic. Constant and all-NaN columns rank last: they
+    are kept only when ``k`` exceeds the number of varying columns. The kept columns
+    stay in their original order.
+
+    Parameters
+    ----------
+    k : int or None, default 4000
+        Number of columns to keep. ``None`` keeps every column. When ``k`` exceeds the
+        number of columns, all are kept (noted in ``note_``, no warning).
+
+    Attributes
+    ----------
+    variances_ : ndarray of shape (n_features_in_,)
+        Training variance per column (NaN for all-NaN columns).
+    support_ : ndarray of bool, shape (n_features_in_,)
+        Mask of the kept columns.
+    k_ : int
+        Number of columns kept.
+    constant_mask_ : ndarray of bool, shape (n_features_in_,)
+        Columns that are constant (or all-NaN) on the training data.
+    dropped_constant_ : ndarray of str
+        Names of the constant columns that were not kept.
+    note_ : str
+        Why fewer than ``k`` columns were kept, or ``""``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 5.0, 0.0], [2.0, 5.0, 9.0], [3.0, 5.0, 4.0]])
+    >>> sel = TopVarianceGenes(k=2).fit(X)
+    >>> sel.get_feature_names_out().tolist(), sel.dropped_constant_.tolist()
+    (['x0', 'x2'], ['x1'])
+    """
+
+    def __init__(self, k: int | None = 4000) -> None:
+        self.k = k
+
+    def fit(self, X: Any, y: Any = None) -> TopVarianceGenes:
+        """Compute the column variances and select the ``k`` largest."""
+        k = self.k
+        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
+            raise ValueError(f"k must be a positive integer or None (keep all), got {k!r}")
+        Xa = _validate(self, X, reset=True)
+        n = Xa.shape[1]
+        var, constant = _column_variance(Xa)
+        key = np.where(np.isnan(var), -1.0, var)
+        order = np.lexsort((np.arange(n), -key))  # by variance desc, then column order
+        k_eff = n if k is None else min(int(k), n)
+        support = np.zeros(n, dtype=bool)
+        support[order[:k_eff]] = True
+        self.variances_ = var
+        self.constant_mask_ = constant
+        self.support_ = support
+        self.k_ = int(k_eff)
+        self._set_derived()
+        return self
+
+    def _set_derived(self) -> None:
+        n = self.n_features_in_
+        names = np.asarray(_column_labels(self, np.arange(n)), dtype=object)
+        self.dropped_constant_ = names[self.constant_mask_ & ~self.support_]
+        if self.k is not None and self.k > n:
+            self.note_ = f"k={self.k} is larger than the {n} input columns; all columns were kept"
+        else:
+            self.note_ = ""
+
+    def get_support(self, indices: bool = False) -> np.ndarray:
+        """Mask (or, with ``indices=True``, positions) of the kept columns."""
+        check_is_fitted(self, "support_")
+        return np.flatnonzero(self.support_) if indices else self.support_.copy()
+
+    def transform(self, X: Any) -> Any:
+        """Keep the selected columns (a DataFrame when ``X`` is one)."""
+        check_is_fitted(self, "support_")
+        Xa = _validate(self, X, reset=False)
+        out = Xa[:, self.support_]
+        columns = X.columns[self.support_] if isinstance(X, pd.DataFrame) else None
+        return _like_input(out, X, columns)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the kept columns."""
+        check_is_fitted(self, "support_")
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(names, dtype=object)[self.support_]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as ``(arrays, config)`` (``variances``, ``support``, ``constant``)."""
+        check_is_fitted(self, "support_")
+        arrays = {
+            "variances": np.asarray(self.variances_, dtype=np.float64),
+            "support": np.asarray(self.support_, dtype=bool),
+            "constant": np.asarray(self.constant_mask_, dtype=bool),
+        }
+        config = _base_config(self)
+        config["k_"] = self.k_
+        return arrays, config
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+    ) -> TopVarianceGenes:
+        """Rebuild a fitted selector from :meth:`to_state` output."""
+        _check_class(cls, config)
+        est = cls(**config["params"])
+        _restore_base(est, config)
+        est.variances_ = np.asarray(arrays["variances"], dtype=np.float64).copy()
+        est.support_ = np.asarray(arrays["support"], dtype=bool).copy()
+        est.constant_mask_ = np.asarray(arrays["constant"], dtype=bool).copy()
+        est.k_ = int(config["k_"])
+        n = est.n_features_in_
+        if not (est.variances_.shape == est.support_.shape == est.constant_mask_.shape == (n,)):
+            raise ValueError(
+                f"inconsistent TopVarianceGenes state: arrays must have shape ({n},), got "
+                f"{est.variances_.shape}, {est.support_.shape}, {est.constant_mask_.shape}"
+            )
+        est._set_derived()
+        return est
+
+
+class StandardScaler(_SkStandardScaler):
+    """scikit-learn's :class:`~sklearn.preprocessing.StandardScaler`, plus state saving.
+
+    Identical parameters and results (constant columns get ``scale_ = 1``, NaN is
+    ignored in fit and kept in transform); a DataFrame in gives a DataFrame out, and
+    :meth:`to_state` / :meth:`from_state` save it without pickle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> StandardScaler().fit_transform(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    """
+
+    def transform(self, X: Any, copy: bool | None = None) -> Any:
+        """Centre and scale (a DataFrame when ``X`` is one)."""
+        out = super().transform(X, copy=copy)
+        if isinstance(X, pd.DataFrame) and not isinstance(out, pd.DataFrame):
+            return _like_input(np.asarray(out), X, X.columns)
+        return out
+
+    def inverse_transform(self, X: Any, copy: bool | None = None) -> Any:
+        """Undo the scaling (a DataFrame when ``X`` is one)."""
+        out = super().inverse_transform(X, copy=copy)
+        if isinstance(X, pd.DataFrame) and not isinstance(out, pd.DataFrame):
+            return _like_input(np.asarray(out), X, X.columns)
+        return out
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as ``(arrays, config)`` (``mean``, ``var``, ``scale``, ``n_samples_seen``)."""
+        return _scaler_to_state(self)
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+    ) -> StandardScaler:
+        """Rebuild a fitted scaler from :meth:`to_state` output."""
+        if config.get("class") != _SKLEARN_SCALER:
+            _check_class(cls, config)
+        return cast("StandardScaler", _scaler_from_state(cls, arrays, config))
+
+
+_SKLEARN_SCALER = "sklearn.preprocessing.StandardScaler"
+
+
+def _scaler_from_state(
+    cls: type[_SkStandardScaler], arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+) -> _SkStandardScaler:
+    est = cls(**config["params"])
+    _restore_base(est, config)
+    for key in ("mean", "var", "scale"):
+        setattr(est, f"{key}_", None if key not in arrays else np.asarray(arrays[key]).copy())
+    seen = np.asarray(arrays["n_samples_seen"], dtype=np.int64)
+    est.n_samples_seen_ = int(seen[0]) if config["n_samples_seen_scalar"] else seen.copy()
+    return est
+
+
+def _scaler_to_state(est: _SkStandardScaler) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    check_is_fitted(est, "n_samples_seen_")
+    arrays: dict[str, np.ndarray] = {}
+    for key in ("mean", "var", "scale"):
+        value = getattr(est, f"{key}_", None)
+        if value is not None:
+            arrays[key] = np.ascontiguousarray(value, dtype=np.float64)
+    seen = est.n_samples_seen_
+    scalar = np.ndim(seen) == 0
+    arrays["n_samples_seen"] = np.atleast_1d(np.asarray(seen, dtype=np.int64)).copy()
+    config = _base_config(est)
+    config["class"] = "StandardScaler" if isinstance(est, StandardScaler) else _SKLEARN_SCALER
+    config["n_samples_seen_scalar"] = bool(scalar)
+    return arrays, config
+
+
+def make_rnaseq_preprocessor(
+    k: int | None = 4000, log: bool = False, scale: bool = True
+) -> Pipeline:
+    """Standard RNA-seq preprocessing: [log2] -> top-``k`` variance genes -> [z-score].
+
+    Parameters
+    ----------
+    k : int or None, default 4000
+        Genes kept by variance (``None`` keeps all).
+    log : bool, default False
+        Apply ``log2(x + 1)`` first (for counts/TPM; not for z-scores or log data).
+    scale : bool, default True
+        Standardise each kept gene (mean 0, variance 1 on the training data).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps named ``"log2"``, ``"top_variance"`` and ``"scale"`` (those enabled).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pre = make_rnaseq_preprocessor(k=2, log=True)
+    >>> [name for name, _ in pre.steps]
+    ['log2', 'top_variance', 'scale']
+    >>> pre.fit_transform(np.array([[0.0, 1.0, 3.0], [3.0, 1.0, 7.0]])).shape
+    (2, 2)
+    """
+    steps: list[tuple[str, Any]] = []
+    if log:
+        steps.append(("log2", Log2Transform()))
+    steps.append(("top_variance", TopVarianceGenes(k=k)))
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    return Pipeline(steps)
+
+
+def _step_to_state(step: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return {}, {"class": "passthrough"}
+    if isinstance(step, Log2Transform | TopVarianceGenes | StandardScaler):
+        return step.to_state()
+    if type(step) is _SkStandardScaler:
+        return _scaler_to_state(step)
+    raise TypeError(
+        f"cannot save a {type(step).__name__} step without pickle; supported steps are "
+        "Log2Transform, TopVarianceGenes, StandardScaler (coxmt or scikit-learn) and 'passthrough'"
+    )
+
+
+_STEP_CLASSES: dict[str, Any] = {
+    "Log2Transform": Log2Transform,
+    "TopVarianceGenes": TopVarianceGenes,
+    "StandardScaler": StandardScaler,
+}
+
+
+def pipeline_to_state(pipeline: Pipeline) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fitted Pipeline of coxmt transformers as ``(arrays, config)`` for safetensors + JSON.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted; steps must be :class:`Log2Transform`, :class:`TopVarianceGenes`,
+        :class:`StandardScaler` (coxmt's or scikit-learn's) or ``"passthrough"``.
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        Keys ``"<step index>.<step name>.<array>"``.
+    config : dict
+        JSON-serialisable description of the steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pre = make_rnaseq_preprocessor(k=2).fit(np.arange(12.0).reshape(4, 3) ** 2)
+    >>> arrays, config = pipeline_to_state(pre)
+    >>> sorted(arrays)[:2]
+    ['0.top_variance.constant', '0.top_variance.support']
+    >>> restored = pipeline_from_state(arrays, config)
+    >>> bool(np.allclose(restored.transform(np.ones((1, 3))), pre.transform(np.ones((1, 3)))))
+    True
+    """
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline must be a sklearn Pipeline, got {type(pipeline).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    steps = []
+    for i, (name, step) in enumerate(pipeline.steps):
+        if "." in name:
+            raise ValueError(f"step name {name!r} contains '.'; rename the step")
+        step_arrays, step_config = _step_to_state(step)
+        for key, value in step_arrays.items():
+            arrays[f"{i}.{name}.{key}"] = value
+        steps.append({"name": name, **step_config})
+    return arrays, {"format": _STATE_FORMAT, "steps": steps}
+
+
+def pipeline_from_state(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> Pipeline:
+    """Rebuild a fitted Pipeline from :func:`pipeline_to_state` output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pre = make_rnaseq_preprocessor(k=1).fit(np.array([[1.0, 2.0], [3.0, 2.0]]))
+    >>> pipeline_from_state(*pipeline_to_state(pre)).transform(np.array([[2.0, 0.0]]))
+    array([[0.]])
+    """
+    if config.get("format") != _STATE_FORMAT:
+        raise ValueError(
+            f"unknown preprocessing state format {config.get('format')!r}; expected "
+            f"{_STATE_FORMAT!r} (saved by coxmt.preprocessing.pipeline_to_state)"
+        )
+    steps: list[tuple[str, Any]] = []
+    for i, step_config in enumerate(config["steps"]):
+        name = step_config["name"]
+        cls_name = step_config["class"]
+        if cls_name == "passthrough":
+            steps.append((name, "passthrough"))
+            continue
+        if cls_name not in _STEP_CLASSES and cls_name != _SKLEARN_SCALER:
+            raise ValueError(
+                f"unknown preprocessing step class {cls_name!r} in step {name!r}; "
+                f"known: {sorted(_STEP_CLASSES)}"
+            )
+        prefix = f"{i}.{name}."
+        step_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        if cls_name == _SKLEARN_SCALER:
+            steps.append((name, _scaler_from_state(_SkStandardScaler, step_arrays, step_config)))
+        else:
+            steps.append((name, _STEP_CLASSES[cls_name].from_state(step_arrays, step_config)))
+    return Pipeline(steps)

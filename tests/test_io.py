@@ -1,0 +1,127 @@
+"""Model files: safetensors + JSON, checksums, versioning, atomic replacement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coxmt import CoxMT, CoxNnet
+from coxmt.io import FORMAT_VERSION, atomic_write_text, load_model, save_model
+
+from .conftest import make_survival_data
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CoxNnet, np.ndarray]:
+    X, event, time, _ = make_survival_data(n=60, p=4, seed=2)
+    model = CoxNnet(max_epochs=3, random_state=0).fit(X, (event, time))
+    path = save_model(model, tmp_path_factory.mktemp("m") / "model")
+    return path, model, X
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_no_pickle_in_model_files(saved) -> None:
+    path, _, _ = saved
+    for f in path.iterdir():
+        assert b"\x80\x04\x95" not in f.read_bytes()[:64]  # no pickle protocol header
+    config = json.loads((path / "config.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION
+    assert config["class"] == "CoxNnet"
+    assert len(config["checksums"]["weights.safetensors"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(lambda p: (p / "weights.safetensors").unlink(), "incomplete: weights.safetensors is missing", id="no-weights"),
+        pytest.param(lambda p: (p / "config.json").unlink(), "incomplete: config.json is missing", id="no-config"),
+        pytest.param(
+            lambda p: (p / "weights.safetensors").write_bytes((p / "weights.safetensors").read_bytes()[:-100]),
+            "does not match the checksum", id="truncated",
+        ),
+        pytest.param(
+            lambda p: (p / "weights.safetensors").write_bytes(
+                (p / "weights.safetensors").read_bytes()[:-8] + b"\x00" * 8
+            ),
+            "modified or truncated", id="tampered",
+        ),
+        pytest.param(lambda p: (p / "config.json").write_text("{not json"), "corrupted", id="bad-json"),
+        pytest.param(
+            lambda p: (p / "config.json").write_text(
+                json.dumps({**json.loads((p / "config.json").read_text()), "format_version": FORMAT_VERSION + 1})
+            ),
+            "newer|Upgrade coxmt", id="newer-format",
+        ),
+        pytest.param(
+            lambda p: (p / "config.json").write_text(
+                json.dumps({**json.loads((p / "config.json").read_text()), "class": "os.system"})
+            ),
+            "unknown model class 'os.system'", id="unknown-class",
+        ),
+    ],
+)
+def test_damaged_model_directories_are_refused(saved, tmp_path: Path, damage, message: str) -> None:
+    path, _, _ = saved
+    broken = _copy(path, tmp_path / "broken")
+    damage(broken)
+    with pytest.raises(ValueError, match=message):
+        load_model(broken)
+
+
+def test_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no model at"):
+        load_model(tmp_path / "nothing")
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        load_model(f)
+
+
+def test_other_class_refused(saved) -> None:
+    path, _, _ = saved
+    with pytest.raises(ValueError, match="holds a CoxNnet, not a CoxMT"):
+        CoxMT.load(path)
+
+
+def test_save_replaces_existing_model_atomically(saved, tmp_path: Path) -> None:
+    path, model, X = saved
+    target = _copy(path, tmp_path / "target")
+    X2, e2, t2, _ = make_survival_data(n=60, p=4, seed=9)
+    other = CoxNnet(max_epochs=3, random_state=1).fit(X2, (e2, t2))
+    save_model(other, target)
+    np.testing.assert_array_equal(load_model(target).predict(X), other.predict(X))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]  # no temp folders left
+
+
+def test_save_refuses_to_clobber_a_non_model_folder(saved, tmp_path: Path) -> None:
+    _, model, _ = saved
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "precious.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a coxmt model directory"):
+        save_model(model, folder)
+    assert (folder / "precious.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_unfitted_or_foreign_objects_are_refused(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    with pytest.raises(ValueError, match="cannot save a LinearRegression"):
+        save_model(LinearRegression(), tmp_path / "m")
+
+
+def test_atomic_write_text(tmp_path: Path) -> None:
+    p = atomic_write_text(tmp_path / "sub" / "a.txt", "hello")
+    assert p.read_text() == "hello"
+    atomic_write_text(p, "again")
+    assert p.read_text() == "again"
+    assert [f.name for f in p.parent.iterdir()] == ["a.txt"]

@@ -191,11 +191,12 @@ def evaluate(
     names = getattr(est, "feature_names_in_", None)
     X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
     risk = est.predict(X)
-    c = concordance_index(table.event, table.time, risk)
-    uno = concordance_index_ipcw(table.y, table.y, risk)
-    lo, hi = (float(v) for v in _eval_grid_bounds(table.time, table.event))
     import numpy as np
 
+    c = concordance_index(table.event, table.time, risk)
+    lo, hi = (float(v) for v in _eval_grid_bounds(table.time, table.event))
+    # Uno's C truncated at the 90th percentile of event times (censoring weights vanish later)
+    uno = concordance_index_ipcw(table.y, table.y, risk, tau=hi)
     grid = np.linspace(lo, hi, 50)
     surv = est.predict_survival_function(X, grid)
     ibs = integrated_brier_score(table.y, table.y, surv, grid)

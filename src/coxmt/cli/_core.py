@@ -62,7 +62,7 @@ def demo(
 
     table = load_demo()
     console.print(
-        f"[bold]{table.name}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
+        f"[bold]{table.source}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
         f"{table.X.shape[1]} features"
     )
     results = cross_validate(

@@ -1,0 +1,344 @@
+"""Experiment commands: ``coxmt cv`` (cross-validated comparison) and ``coxmt sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from coxmt.cli._common import EVENT_HELP, cli_errors, console
+
+__all__ = ["print_cv_summary", "register"]
+
+_MODELS_HELP = (
+    "Comma-separated models: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), "
+    "coxnet (elastic-net Cox), rsf, deepsurv, or package.module:Class."
+)
+
+
+def _fmt(mean: float, sd: float) -> str:
+    if mean != mean:  # NaN
+        return "n/a"
+    return f"{mean:.3f} ± {sd:.3f}" if sd == sd else f"{mean:.3f}"
+
+
+def _fmt_p(p: float) -> str:
+    if p != p:
+        return "n/a"
+    return "<0.001" if p < 1e-3 else f"{p:.3f}"
+
+
+def print_cv_summary(
+    results: Any, reference: str | None = "Cox-MT", *, title: str | None = None, sort: bool = False
+) -> None:
+    """Print mean ± sd of Harrell's C, Uno's C and the IBS per model, with paired p-values.
+
+    p-values compare each model with ``reference`` on the same folds (Wilcoxon
+    signed-rank and Nadeau-Bengio corrected resampled t-test on the c-index); they
+    are omitted when ``reference`` is None or not among the models.
+    """
+    import numpy as np
+    from rich.table import Table
+
+    from coxmt.experiments import paired_comparison, summarize
+
+    summary = summarize(results, ["c_index", "uno_c", "ibs"])
+    models = list(dict.fromkeys(results["model"]))
+    if reference not in models:
+        reference = None
+    paired = None
+    if reference is not None and len(models) > 1:
+        paired = paired_comparison(results, reference=reference, metric="c_index").set_index(
+            "model"
+        )
+    cell = {(r.model, r.metric): (r.mean, r.sd) for r in summary.itertuples()}
+    if sort:  # best mean c-index first, NaN last
+        models.sort(key=lambda m: float(np.nan_to_num(-cell[(m, "c_index")][0], nan=np.inf)))
+    n_rep = results["repeat"].nunique()
+    n_fold = results["fold"].nunique()
+    table = Table(title=title or f"{n_fold}-fold cross-validation x {n_rep} repeats (mean ± sd)")
+    table.add_column("model")
+    table.add_column("C-index", justify="right")
+    table.add_column("Uno C", justify="right")
+    table.add_column("IBS", justify="right")
+    if paired is not None:
+        table.add_column(f"p Wilcoxon vs {reference}", justify="right")
+        table.add_column(f"p corrected t vs {reference}", justify="right")
+    for m in models:
+        row = [str(m), *(_fmt(*cell[(m, k)]) for k in ("c_index", "uno_c", "ibs"))]
+        if paired is not None:
+            if m == reference:
+                row += ["ref", "ref"]
+            else:
+                row += [_fmt_p(paired.loc[m, "wilcoxon_p"]), _fmt_p(paired.loc[m, "corrected_p"])]
+        table.add_row(*row)
+    console.print(table)
+    notes = results["notes"].astype(str) if "notes" in results.columns else None
+    if notes is not None and (notes.str.len() > 0).any():
+        console.print(
+            f"[yellow]{int((notes.str.len() > 0).sum())} fold(s) have notes (metrics that could "
+            "not be computed are n/a): see the notes column of results.csv[/yellow]"
+        )
+    if paired is not None:
+        console.print(
+            "C-index: Harrell; Uno C: IPCW, tau = 0.9 quantile of training follow-up; IBS: lower "
+            "is better. p: paired on folds vs the reference (the corrected t-test accounts for "
+            "overlapping training sets; Wilcoxon does not)."
+        )
+
+
+def _models(names: str, epochs: int | None) -> dict[str, Any]:
+    from coxmt.experiments import display_name, get_model
+
+    out: dict[str, Any] = {}
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        est = get_model(name)
+        if epochs is not None and "max_epochs" in est.get_params():
+            est.set_params(max_epochs=epochs)
+        label = display_name(name)
+        if label in out:
+            raise ValueError(f"--models lists {name!r} twice; list each model once")
+        out[label] = est
+    if not out:
+        raise ValueError("--models is empty; pass e.g. --models coxmt,coxnnet")
+    return out
+
+
+def _reference(reference: str | None, names: list[str]) -> str:
+    from coxmt.experiments import display_name
+
+    if reference is None:
+        return "Cox-MT" if "Cox-MT" in names else names[0]
+    if reference in names:
+        return reference
+    try:
+        label = display_name(reference)
+    except ValueError:
+        label = reference
+    if label not in names:
+        raise ValueError(f"--reference {reference!r} is not among the models run: {names}")
+    return label
+
+
+def _preprocessing(top_genes: int | None, log2: bool, scale: bool) -> Any:
+    from coxmt.preprocessing import make_rnaseq_preprocessor
+
+    if top_genes is not None and top_genes < 1:
+        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
+    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=scale)
+
+
+def _run(
+    models: dict[str, Any],
+    *,
+    data: Path,
+    time_col: str,
+    event_col: str,
+    event_means: str,
+    features: str | None,
+    id_col: str | None,
+    folds: int,
+    repeats: int,
+    seed: int,
+    top_genes: int | None,
+    log2: bool,
+    scale: bool,
+    unlabeled: Path | None,
+    jobs: int,
+    out: Path | None,
+    overwrite: bool,
+    splits: Path | None,
+    progress: bool,
+) -> Any:
+    from coxmt.data import load_survival_table
+    from coxmt.experiments import cross_validate
+
+    if event_means not in ("event", "censored"):
+        raise ValueError(f"--event-means must be 'event' or 'censored', got {event_means!r}")
+    if splits is None and folds < 2:
+        raise ValueError(f"--folds must be >= 2, got {folds}")
+    if splits is None and repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {repeats}")
+    table = load_survival_table(
+        data,
+        time_col=time_col,
+        event_col=event_col,
+        event_means=event_means,  # type: ignore[arg-type]
+        feature_cols=features,
+        id_col=id_col,
+    )
+    X_unl = None
+    if unlabeled is not None:
+        from coxmt.data import read_feature_table
+
+        X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+    console.print(
+        f"[bold]{data.name}[/bold]: {len(table)} patients, {table.n_events} deaths, "
+        f"{table.X.shape[1]} features" + (f", {len(X_unl)} unlabeled" if X_unl is not None else "")
+    )
+    metadata = {
+        "path": str(data),
+        "time_col": time_col,
+        "event_col": event_col,
+        "event_means": event_means,
+        "features": features,
+        "id_col": id_col,
+        "unlabeled_path": None if unlabeled is None else str(unlabeled),
+        "top_genes": top_genes,
+        "log2": log2,
+        "scale": scale,
+    }
+    return cross_validate(
+        models,
+        table.X,
+        table.y,
+        n_splits=folds,
+        n_repeats=repeats,
+        random_state=seed,
+        X_unlabeled=X_unl,
+        preprocessing=_preprocessing(top_genes, log2, scale),
+        n_jobs=jobs,
+        results_dir=out,
+        ids=None,  # table.X is indexed by the patient IDs (row numbers without --id-col)
+        splits=splits,
+        verbose=progress,
+        overwrite=overwrite,
+        metadata=metadata,
+    )
+
+
+_DATA = typer.Option(..., help="Labeled table (CSV/TSV/Parquet/h5ad, optionally gzipped).")
+_TIME = typer.Option("time", help="Follow-up time column.")
+_EVENT = typer.Option("event", help="Event column (see --event-means).")
+_MEANS = typer.Option("event", help=EVENT_HELP)
+_FEATURES = typer.Option(
+    None, help="Feature columns: a regex such as '_rnaseq$' or a suffix (default: all numeric)."
+)
+_ID = typer.Option(None, help="Patient ID column (needed for --splits files and --unlabeled).")
+_FOLDS = typer.Option(5, help="Folds per repeat (stratified on the event).")
+_REPEATS = typer.Option(5, help="Repeats of K-fold with different shuffles.")
+_SEED = typer.Option(0, help="Seed from which all split and model seeds are derived.")
+_TOP = typer.Option(
+    None, help="Keep the K most variable features, selected inside each training fold."
+)
+_LOG2 = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only).")
+_SCALE = typer.Option(True, help="Standardise features (fitted on each training fold).")
+_UNL = typer.Option(
+    None, help="Table of unlabeled patients (features only) for semi-supervised models."
+)
+_JOBS = typer.Option(1, help="Worker processes (one thread each); -1 = all CPUs.")
+_OUT = typer.Option(
+    None, help="Results folder (config, splits, results, predictions); re-running resumes."
+)
+_OVERWRITE = typer.Option(False, help="Discard results in --out made with another configuration.")
+_SPLITS = typer.Option(
+    None,
+    help="Predefined splits: a coxmt splits.csv / results folder or MCAT splits_<k>.csv folder.",
+)
+_EPOCHS = typer.Option(
+    None, help="Training epochs of the neural models (model default if omitted)."
+)
+_PROGRESS = typer.Option(True, help="Show a progress bar.")
+
+
+@cli_errors
+def cv(
+    data: Path = _DATA,
+    time_col: str = _TIME,
+    event_col: str = _EVENT,
+    event_means: str = _MEANS,
+    features: str | None = _FEATURES,
+    id_col: str | None = _ID,
+    models: str = typer.Option("coxmt,coxnnet", help=_MODELS_HELP),
+    folds: int = _FOLDS,
+    repeats: int = _REPEATS,
+    seed: int = _SEED,
+    top_genes: int | None = _TOP,
+    log2: bool = _LOG2,
+    scale: bool = _SCALE,
+    unlabeled: Path | None = _UNL,
+    jobs: int = _JOBS,
+    out: Path | None = _OUT,
+    overwrite: bool = _OVERWRITE,
+    splits: Path | None = _SPLITS,
+    epochs: int | None = _EPOCHS,
+    reference: str | None = typer.Option(
+        None, help="Model the others are compared with (default: coxmt if run, else the first)."
+    ),
+    progress: bool = _PROGRESS,
+) -> None:
+    """Cross-validate several models on identical repeated stratified splits and compare them.
+
+    Preprocessing (top-variance genes, scaling) is fitted inside each training fold.
+    Prints mean ± sd of Harrell's C, Uno's C and the integrated Brier score per model
+    and paired p-values against the reference model.
+    """
+    estimators = _models(models, epochs)
+    ref = _reference(reference, list(estimators))
+    results = _run(
+        estimators,
+        data=data, time_col=time_col, event_col=event_col, event_means=event_means,
+        features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
+        top_genes=top_genes, log2=log2, scale=scale, unlabeled=unlabeled, jobs=jobs,
+        out=out, overwrite=overwrite, splits=splits, progress=progress,
+    )  # fmt: skip
+    print_cv_summary(results, reference=ref)
+    if out is not None:
+        console.print(f"results written to {out}")
+
+
+@cli_errors
+def sweep(
+    data: Path = _DATA,
+    time_col: str = _TIME,
+    event_col: str = _EVENT,
+    event_means: str = _MEANS,
+    features: str | None = _FEATURES,
+    id_col: str | None = _ID,
+    model: str = typer.Option("coxmt", help="Model whose hyperparameters are swept."),
+    grid: list[str] = typer.Option(
+        ..., help="NAME=V1,V2,... (repeatable), e.g. --grid consistency_weight=0.1,1,3."
+    ),
+    folds: int = _FOLDS,
+    repeats: int = _REPEATS,
+    seed: int = _SEED,
+    top_genes: int | None = _TOP,
+    log2: bool = _LOG2,
+    scale: bool = _SCALE,
+    unlabeled: Path | None = _UNL,
+    jobs: int = _JOBS,
+    out: Path | None = _OUT,
+    overwrite: bool = _OVERWRITE,
+    splits: Path | None = _SPLITS,
+    epochs: int | None = _EPOCHS,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Cross-validate every combination of a hyperparameter grid on identical splits.
+
+    Prints the combinations sorted by mean c-index. Choosing hyperparameters on the
+    same folds that report performance is optimistic: confirm the winner with
+    `coxmt cv` on fresh splits (another --seed) or an external cohort.
+    """
+    from coxmt.experiments import grid_models, parse_param_grid
+
+    fixed: dict[str, Any] = {}
+    if epochs is not None:
+        fixed["max_epochs"] = epochs
+    models = grid_models(model, parse_param_grid(grid), **fixed)
+    results = _run(
+        models,
+        data=data, time_col=time_col, event_col=event_col, event_means=event_means,
+        features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
+        top_genes=top_genes, log2=log2, scale=scale, unlabeled=unlabeled, jobs=jobs,
+        out=out, overwrite=overwrite, splits=splits, progress=progress,
+    )  # fmt: skip
+    print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
+    if out is not None:
+        console.print(f"results written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``cv`` and ``sweep`` commands to ``app``."""
+    app.command("cv")(cv)
+    app.command("sweep")(sweep)

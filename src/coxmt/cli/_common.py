@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["EVENT_HELP", "cli_errors", "console", "err_console"]
 
@@ -31,7 +32,7 @@ def cli_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (ValueError, FileNotFoundError, ImportError, KeyError, FloatingPointError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            err_console.print(f"[bold red]error:[/bold red] {msg}", highlight=False)
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(msg))}", highlight=False)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/yellow]: finished work was kept")

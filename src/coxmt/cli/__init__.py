@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in ("_core", "_experiments", "_wsi"):
+for _module in ("_core", "_experiments", "_report", "_wsi"):
     # each command module imports its heavy dependencies lazily, inside the commands
     importlib.import_module(f"coxmt.cli.{_module}").register(app)
 

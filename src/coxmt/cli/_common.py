@@ -32,7 +32,7 @@ def cli_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (ValueError, FileNotFoundError, ImportError, KeyError, FloatingPointError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            err_console.print(f"[bold red]error:[/bold red] {escape(str(msg))}", highlight=False)
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(msg))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/yellow]: finished work was kept")

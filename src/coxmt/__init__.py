@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "CoxNnet": "coxmt.estimators",
     "CoxMT": "coxmt.estimators",
+    "PenalizedCox": "coxmt.estimators",
     "WSICoxMT": "coxmt.estimators",
     "MultimodalCoxMT": "coxmt.estimators",
     "load_model": "coxmt.io",

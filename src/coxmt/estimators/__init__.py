@@ -1,6 +1,15 @@
 """scikit-learn compatible survival estimators."""
 
+from coxmt.estimators.baselines import CoxnetSksurv, DeepSurv, RandomSurvivalForest
 from coxmt.estimators.cox_mt import CoxMT
 from coxmt.estimators.cox_nnet import CoxNnet
+from coxmt.estimators.linear import PenalizedCox
 
-__all__ = ["CoxMT", "CoxNnet"]
+__all__ = [
+    "CoxMT",
+    "CoxNnet",
+    "CoxnetSksurv",
+    "DeepSurv",
+    "PenalizedCox",
+    "RandomSurvivalForest",
+]

@@ -19,6 +19,8 @@ _LAZY = {
     "PenalizedCox": "coxmt.estimators",
     "WSICoxMT": "coxmt.estimators",
     "MultimodalCoxMT": "coxmt.estimators",
+    "MultimodalCoxNnet": "coxmt.estimators",
+    "WSICoxNnet": "coxmt.estimators",
     "load_model": "coxmt.io",
     "save_model": "coxmt.io",
     "make_target": "coxmt._validation",

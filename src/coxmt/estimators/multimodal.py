@@ -1,0 +1,629 @@
+"""Multimodal Cox models: RNA-seq and whole-slide images in mutual cross-attention.
+
+Each patient is an RNA-seq vector (a row of ``X_rna``) and a bag of patch
+features (an entry of ``bags``, see :mod:`coxmt.nn.bags`). The RNA vector is cut
+into ``n_rna_tokens`` gene groups, each embedded by its own small layer; the bag
+gives at most ``max_tokens`` patch tokens. RNA tokens query the patch tokens and
+patch tokens query the RNA tokens (:class:`coxmt.nn.attention.CrossAttentionCox`),
+the pooled results are concatenated and mapped to a risk.
+
+Gene-to-token mapping
+---------------------
+By default the RNA columns, in their order, are split into ``n_rna_tokens``
+contiguous chunks of (almost) equal size (``numpy.array_split``). With
+``gene_groups`` (a CSV/TSV file or DataFrame with columns ``group`` and
+``gene``, or a dict ``{group: [genes]}``), every group becomes one token,
+in order of first appearance; a gene matches an RNA column of the same name or
+named ``<gene>_rnaseq``. Genes without a column are counted in
+``n_genes_unmatched_``; groups left without any gene are dropped (listed in
+``empty_gene_groups_``). The mapping (``gene_index_``, ``token_names_``) is
+saved with the model.
+
+Missing modalities
+------------------
+A patient without slides (bag None or zero patches) or without RNA-seq (a row of
+``X_rna`` that is entirely NaN) still gets a finite risk: the absent modality is
+replaced by a learned "missing" token. Such patients are counted in
+``n_missing_wsi_`` / ``n_missing_rna_`` (and reported with ``verbose``), never
+dropped. A row with only *some* NaN genes is refused (impute it first).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from coxmt._validation import check_features, format_rows
+from coxmt.estimators._base import align_features
+from coxmt.estimators.wsi import _BagCoxEstimator, _Cohort
+from coxmt.nn.attention import CrossAttentionCox
+
+__all__ = ["MultimodalCoxMT", "MultimodalCoxNnet", "read_gene_groups"]
+
+_RNA_SUFFIXES = ("_rnaseq",)
+
+
+def read_gene_groups(gene_groups: Any) -> dict[str, list[str]]:
+    """Gene groups as an ordered ``{group: [genes]}`` dict.
+
+    Parameters
+    ----------
+    gene_groups : str, path, DataFrame or mapping
+        A CSV/TSV file or DataFrame with columns ``group`` and ``gene`` (one row per
+        gene and group; case-insensitive column names), or a mapping.
+
+    Returns
+    -------
+    dict
+        Groups in order of first appearance, genes in file order (duplicates removed).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> read_gene_groups(pd.DataFrame({"group": ["a", "b", "a"], "gene": ["X", "Y", "Z"]}))
+    {'a': ['X', 'Z'], 'b': ['Y']}
+    """
+    if isinstance(gene_groups, Mapping):
+        return {str(k): list(dict.fromkeys(str(g) for g in v)) for k, v in gene_groups.items()}
+    if isinstance(gene_groups, str | os.PathLike):
+        path = os.fspath(gene_groups)
+        if not os.path.isfile(path):
+            raise ValueError(f"gene_groups file {path!r} does not exist")
+        sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ","
+        frame = pd.read_csv(path, sep=sep)
+    elif isinstance(gene_groups, pd.DataFrame):
+        frame = gene_groups
+    else:
+        raise ValueError(
+            "gene_groups must be None, a CSV/TSV path or DataFrame with columns 'group' and "
+            f"'gene', or a dict {{group: [genes]}}; got {type(gene_groups).__name__}"
+        )
+    cols = {str(c).strip().lower(): c for c in frame.columns}
+    missing = [c for c in ("group", "gene") if c not in cols]
+    if missing:
+        raise ValueError(
+            f"gene_groups needs the columns 'group' and 'gene' (one row per gene); missing "
+            f"{missing}, found {[str(c) for c in frame.columns]}"
+        )
+    sub = frame[[cols["group"], cols["gene"]]].dropna()
+    out: dict[str, list[str]] = {}
+    for g, gene in zip(sub.iloc[:, 0].astype(str), sub.iloc[:, 1].astype(str), strict=True):
+        genes = out.setdefault(g, [])
+        if gene not in genes:
+            genes.append(gene)
+    if not out:
+        raise ValueError("gene_groups holds no (group, gene) rows")
+    return out
+
+
+def _pad_index(groups: list[list[int]]) -> np.ndarray:
+    width = max(len(g) for g in groups)
+    out = np.full((len(groups), width), -1, dtype=np.int64)
+    for i, g in enumerate(groups):
+        out[i, : len(g)] = g
+    return out
+
+
+class _MultimodalMixin(_BagCoxEstimator):
+    """RNA + slides: input checks, gene mapping, the cross-attention network."""
+
+    _model_kind = "multimodal"
+
+    # -- RNA input ------------------------------------------------------------------------
+    def _prepare_rna(self, X: Any, name: str, *, fit: bool = False) -> np.ndarray:
+        if fit:
+            if isinstance(X, pd.DataFrame):
+                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            arr = check_features(X, name=name, allow_nan=True)
+            self.n_features_in_ = arr.shape[1]
+        else:
+            names = getattr(self, "feature_names_in_", None)
+            X = align_features(X, None if names is None else list(names), name=name)
+            arr = check_features(X, name=name, allow_nan=True, n_features=self.n_features_in_)
+        nan = np.isnan(arr)
+        partial = np.flatnonzero(nan.any(axis=1) & ~nan.all(axis=1))
+        if partial.size:
+            raise ValueError(
+                f"{name} has NaN in some but not all genes at rows {format_rows(partial)}; impute "
+                "those values (e.g. 0 after scaling), or set the whole row to NaN to mark the "
+                "patient's RNA-seq as missing"
+            )
+        return arr.astype(np.float32)
+
+    def _gene_mapping(self) -> None:
+        p = int(self.n_features_in_)
+        names = getattr(self, "feature_names_in_", None)
+        self.n_genes_unmatched_ = 0
+        self.empty_gene_groups_: list[str] = []
+        if self.gene_groups is None:
+            k = min(int(self.n_rna_tokens), p)
+            chunks = [c.tolist() for c in np.array_split(np.arange(p), k)]
+            self.token_names_ = [f"chunk_{i}" for i in range(k)]
+        else:
+            if names is None:
+                raise ValueError(
+                    "gene_groups matches genes by column name: pass X_rna as a DataFrame whose "
+                    "columns are the gene names"
+                )
+            lookup: dict[str, int] = {}
+            for j, c in enumerate(names):
+                lookup.setdefault(str(c), j)
+            for j, c in enumerate(names):
+                for suffix in _RNA_SUFFIXES:
+                    if str(c).endswith(suffix):
+                        lookup.setdefault(str(c)[: -len(suffix)], j)
+            chunks, self.token_names_ = [], []
+            for group, genes in read_gene_groups(self.gene_groups).items():
+                cols = list(dict.fromkeys(lookup[g] for g in genes if g in lookup))
+                self.n_genes_unmatched_ += sum(g not in lookup for g in genes)
+                if cols:
+                    chunks.append(cols)
+                    self.token_names_.append(group)
+                else:
+                    self.empty_gene_groups_.append(group)
+            if not chunks:
+                raise ValueError(
+                    "no gene of gene_groups matches a column of X_rna (columns look like "
+                    f"{[str(n) for n in names[:3]]}); check the gene names"
+                )
+            self._report(
+                f"{len(chunks)} gene-group tokens; {self.n_genes_unmatched_} listed genes not in "
+                f"X_rna; {len(self.empty_gene_groups_)} empty groups dropped"
+            )
+        self.gene_index_ = _pad_index(chunks)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _build_network(self, cohort: _Cohort | None = None) -> nn.Module:
+        return CrossAttentionCox(
+            self.gene_index_,
+            int(self.n_features_in_),
+            int(self.n_patch_features_),
+            model_dim=int(self.model_dim),
+            n_heads=int(self.n_heads),
+            hidden_dim=int(self.hidden_dim),
+            dropout=float(self.dropout),
+            pooling=self.pooling,
+        )
+
+    def _forward(
+        self, net: nn.Module, inputs: dict[str, Any], noise_std: float, return_attention: bool
+    ) -> Any:
+        return net(
+            inputs["rna"],
+            inputs["tokens"],
+            inputs["mask"],
+            rna_noise_std=noise_std,
+            wsi_noise_std=noise_std,
+            return_attention=return_attention,
+        )
+
+    def _attention_record(self, maps: Any, b: int, k: int) -> dict[str, Any]:
+        rna_valid = (~maps["rna_mask"][b]).double().cpu().numpy()
+        a_rw = maps["rna_to_wsi"][b, :, :k].double().cpu().numpy() * rna_valid[:, None]
+        return {
+            "patch_scores": maps["patch_scores"][b, :k].double().cpu().numpy(),
+            "rna_to_wsi": a_rw,
+            "wsi_to_rna": maps["wsi_to_rna"][b, :k, :].double().cpu().numpy(),
+            "rna_missing": bool(maps["rna_missing"][b]),
+            "wsi_missing": k == 0,
+        }
+
+    def _count_missing(self, everyone: _Cohort, n_lab: int) -> None:
+        miss_w = everyone.bags.missing
+        assert everyone.rna is not None
+        miss_r = np.isnan(everyone.rna).all(axis=1)
+        self.n_missing_wsi_ = int(miss_w.sum())
+        self.n_missing_rna_ = int(miss_r.sum())
+        self.n_missing_both_ = int((miss_w & miss_r).sum())
+        n = len(miss_w)
+        self._report(
+            f"{n} patients ({n_lab} labeled): {self.n_missing_wsi_} without slides "
+            f"({int(miss_w[:n_lab].sum())} labeled), {self.n_missing_rna_} without RNA-seq "
+            f"({int(miss_r[:n_lab].sum())} labeled), {self.n_missing_both_} without both; "
+            "absent modalities get learned 'missing' tokens"
+        )
+
+    def _cohort(self, X_rna: Any, bags: Any, name: str = "") -> _Cohort:
+        rna_name, bag_name = f"X_rna{name}", f"bags{name}"
+        if X_rna is None and bags is None:
+            raise ValueError(f"give {rna_name} and/or {bag_name}")
+        store = None if bags is None else self._bag_store(bags, bag_name)
+        if X_rna is None:
+            assert store is not None
+            rna = np.full((len(store), int(self.n_features_in_)), np.nan, dtype=np.float32)
+        else:
+            rna = self._prepare_rna(X_rna, rna_name)
+        if store is None:
+            store = self._bag_store(None, bag_name, n=rna.shape[0])
+        if len(store) != rna.shape[0]:
+            raise ValueError(
+                f"{rna_name} has {rna.shape[0]} rows but {bag_name} has {len(store)} entries; "
+                "pass one bag per row of X_rna, in the same order (None when a patient has no slide)"
+            )
+        return _Cohort(store, rna)
+
+    # -- saving -------------------------------------------------------------------------------
+    def _extra_config(self) -> dict[str, Any]:
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "token_names": list(self.token_names_),
+            "n_missing_rna": int(self.n_missing_rna_),
+            "n_missing_both": int(self.n_missing_both_),
+            "n_genes_unmatched": int(self.n_genes_unmatched_),
+            "empty_gene_groups": list(self.empty_gene_groups_),
+        }
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, config = super()._export_state()
+        groups = config["params"].get("gene_groups")
+        if groups is not None and not isinstance(groups, str):
+            if isinstance(groups, os.PathLike):
+                config["params"]["gene_groups"] = os.fspath(groups)
+            else:
+                config["params"]["gene_groups"] = read_gene_groups(groups)
+        return arrays, config
+
+    def _restore_extra(self, config: dict[str, Any]) -> None:
+        self.n_features_in_ = int(config["n_features_in"])
+        if config.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        self.token_names_ = list(config["token_names"])
+        self.n_missing_rna_ = int(config.get("n_missing_rna", 0))
+        self.n_missing_both_ = int(config.get("n_missing_both", 0))
+        self.n_genes_unmatched_ = int(config.get("n_genes_unmatched", 0))
+        self.empty_gene_groups_ = list(config.get("empty_gene_groups", []))
+
+    def _network_from_config(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> nn.Module:
+        key = "module.tokenizer.gene_index"
+        if key not in arrays:
+            raise ValueError("the saved model has no gene-to-token mapping (tokenizer.gene_index)")
+        self.gene_index_ = np.asarray(arrays[key], dtype=np.int64)
+        return self._build_network()
+
+    # -- public API ---------------------------------------------------------------------------
+    def fit(
+        self,
+        X_rna: Any,
+        bags: Any,
+        y: Any,
+        X_rna_unlabeled: Any = None,
+        bags_unlabeled: Any = None,
+    ) -> Any:
+        """Fit the network.
+
+        Parameters
+        ----------
+        X_rna : array-like or DataFrame of shape (n_patients, n_genes)
+            Preprocessed RNA-seq (e.g. log-transformed and scaled); a row of NaN
+            marks a patient without RNA-seq.
+        bags : list, one entry per patient
+            Patch-feature arrays, feature-file paths, lists of those, or None.
+        y : structured array, DataFrame (event, time) or pair (event, time)
+        X_rna_unlabeled, bags_unlabeled : optional
+            Patients without outcome (Mean Teacher only; ignored by supervised
+            models). Either may be None when the other is given: the absent
+            modality is then missing for every unlabeled patient.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        if int(self.model_dim) % int(self.n_heads):
+            raise ValueError(
+                f"model_dim ({self.model_dim}) must be divisible by n_heads ({self.n_heads})"
+            )
+        if self.pooling not in ("mean", "attention"):
+            raise ValueError(f"pooling must be 'mean' or 'attention', got {self.pooling!r}")
+        if int(self.n_rna_tokens) < 1:
+            raise ValueError(f"n_rna_tokens must be >= 1, got {self.n_rna_tokens}")
+        if hasattr(self, "n_patch_features_"):
+            delattr(self, "n_patch_features_")
+        rna = self._prepare_rna(X_rna, "X_rna", fit=True)
+        if bags is None:
+            raise ValueError(
+                "bags is required for fitting (use None entries for patients without slides)"
+            )
+        store = self._bag_store(bags, "bags")
+        if len(store) != rna.shape[0]:
+            raise ValueError(
+                f"X_rna has {rna.shape[0]} rows but bags has {len(store)} entries; pass one bag per "
+                "row of X_rna, in the same order (None when a patient has no slide)"
+            )
+        if store.n_features is None:
+            raise ValueError(
+                "no patient in bags has a slide; the multimodal model needs patch features"
+            )
+        if np.isnan(rna).all():
+            raise ValueError("every row of X_rna is NaN; the multimodal model needs RNA-seq")
+        event, time = self._check_target(y, len(store), "X_rna / bags")
+        self.n_patch_features_ = int(store.n_features)
+        self._gene_mapping()
+        unl = None
+        if self._semi_supervised and (X_rna_unlabeled is not None or bags_unlabeled is not None):
+            unl = self._cohort(X_rna_unlabeled, bags_unlabeled, "_unlabeled")
+        return self._fit(_Cohort(store, rna), event, time, unl)
+
+    def predict(self, X_rna: Any, bags: Any, return_attention: bool = False) -> Any:
+        """Risk scores (higher = higher risk = shorter survival).
+
+        ``X_rna=None`` or ``bags=None`` predicts with that modality missing for all
+        patients. With ``return_attention=True`` returns ``(risk, attention)``
+        (see :meth:`attention`).
+        """
+        check_is_fitted(self, "module_")
+        risk, att = self._predict_cohort(
+            self._cohort(X_rna, bags), return_attention=return_attention
+        )
+        return (risk, att) if return_attention else risk
+
+    def attention(
+        self, X_rna: Any, bags: Any, *, all_patches: bool = False
+    ) -> list[dict[str, Any]]:
+        """Per-patient attention maps, averaged over heads.
+
+        Each dict holds ``patch_index``, ``slide_index`` and ``coords`` (as
+        :meth:`WSICoxMT.attention <coxmt.estimators.wsi.WSICoxMT.attention>`),
+        ``rna_to_wsi`` (n_tokens, n_patches): how each RNA token attends to the
+        patches (rows of absent RNA tokens are 0), ``wsi_to_rna`` (n_patches,
+        n_tokens), ``patch_scores`` (n_patches,): the RNA->WSI attention of each
+        patch averaged over the RNA tokens, and ``rna_missing`` / ``wsi_missing``.
+        Token names are in ``token_names_``. ``all_patches=True`` uses every
+        patch instead of the ``max_tokens`` subset (for heatmaps).
+        """
+        check_is_fitted(self, "module_")
+        _, att = self._predict_cohort(
+            self._cohort(X_rna, bags), return_attention=True, all_patches=all_patches
+        )
+        return att or []
+
+    def score(self, X_rna: Any, bags: Any, y: Any) -> float:
+        """Harrell's concordance index of :meth:`predict` on ``(X_rna, bags, y)``."""
+        return self._score(self._cohort(X_rna, bags), y, "X_rna / bags")
+
+    def predict_cumulative_hazard(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
+        """Cumulative hazard (n_patients, n_times) from the Breslow baseline."""
+        check_is_fitted(self, "baseline_")
+        return self.baseline_.cumulative_hazard(self.predict(X_rna, bags), times)
+
+    def predict_survival_function(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
+        """Survival probabilities (n_patients, n_times), non-increasing in time.
+
+        ``times=None`` evaluates at the training event times ``unique_times_``.
+        """
+        check_is_fitted(self, "baseline_")
+        return self.baseline_.survival(self.predict(X_rna, bags), times)
+
+
+_MM_PARAMS_DOC = """
+    n_rna_tokens : int, default 32
+        RNA tokens with the default mapping (equal contiguous chunks of the columns);
+        ignored when ``gene_groups`` is given (one token per group).
+    gene_groups : str, path, DataFrame, dict or None, default None
+        Gene signatures (columns ``group``, ``gene``) defining the RNA tokens; see
+        the module documentation. Needs ``X_rna`` as a DataFrame.
+    model_dim : int, default 256
+        Token dimension of both modalities.
+    n_heads : int, default 4
+        Heads of each multi-head attention unit (``model_dim`` must be divisible by it).
+    hidden_dim : int, default 64
+        Hidden layer of the Cox head (0 = linear head).
+    dropout : float, default 0.25
+        In the embeddings, the attention units and the head.
+    pooling : {"attention", "mean"}, default "attention"
+        Pooling of each modality's tokens: gated attention (Ilse et al., 2018) or the
+        mean over valid tokens. Attention suits slides whose prognostic signal sits
+        in a minority of patches.
+    max_tokens : int or None, default 128
+        Patches per patient: a random subset redrawn at every training step, the
+        ``max_tokens`` evenly spaced patches at evaluation (None = all patches).
+    standardize_features : bool, default True
+        Standardise patch features with the training patches' mean and standard
+        deviation (saved with the model). RNA-seq is used as given: scale it first.
+    learning_rate : float, default 1e-3
+    weight_decay : float, default 1e-4
+    max_epochs : int, default 50
+    batch_size : int or None, default 64
+        Patients per step in event-balanced mini-batches; the Cox loss is over the
+        batch's risk set. None = all patients in every step.
+    early_stopping : bool, default False
+    validation_fraction : float, default 0.2
+    n_iter_no_change : int, default 10
+    ties : {"efron", "breslow"}, default "efron\""""
+
+_MM_RUNTIME_DOC = """
+    random_state : int or None, default None
+        Seeds weights, token subsets, noise and batches (reproducible on CPU).
+    device : str, default "auto"
+    verbose : bool, default False
+        Progress bar and summary lines (missing modalities, gene groups)."""
+
+_MM_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The predicting network (:class:`coxmt.nn.attention.CrossAttentionCox`).
+    gene_index_ : ndarray of int, shape (n_tokens, max_group_size)
+        RNA column indices of each token (-1 = padding).
+    token_names_ : list of str
+    n_features_in_, n_patch_features_ : int
+        RNA columns and patch-feature dimension.
+    n_missing_wsi_, n_missing_rna_, n_missing_both_ : int
+        Patients (labeled + unlabeled) at fit time without slides / RNA-seq / both.
+    baseline_ : BreslowBaseline
+    history_ : pandas.DataFrame"""
+
+
+class MultimodalCoxMT(_MultimodalMixin):
+    __doc__ = f"""Multimodal Cox-MT: RNA-seq + slides in cross-attention, trained with Mean Teacher.
+
+    The student sees Gaussian noise (``noise_std``) on the RNA input and on the
+    standardised patch features, dropout, and a random subset of at most
+    ``max_tokens`` patches; the EMA teacher sees independent noise and an
+    independent subset. Loss ``L_s + w(t) L_u`` as in :class:`coxmt.CoxMT`.
+    The supervised counterpart is :class:`MultimodalCoxNnet`.
+
+    Parameters
+    ----------{_MM_PARAMS_DOC}
+    noise_std : float, default 0.1
+    ema_decay : float, default 0.99
+    consistency_weight : float, default 1.0
+    rampup_epochs : int, default 10
+    consistency_on : {{"censored+unlabeled", "unlabeled", "all"}}, default "censored+unlabeled"
+    predict_with : {{"teacher", "student"}}, default "teacher"{_MM_RUNTIME_DOC}
+{_MM_ATTRIBUTES_DOC}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coxmt.estimators.multimodal import MultimodalCoxMT
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 12))
+    >>> X[0] = np.nan  # patient 0 has no RNA-seq
+    >>> bags = [rng.normal(size=(8, 6)) for _ in range(39)] + [None]  # patient 39: no slide
+    >>> y = (rng.random(40) < 0.7, rng.exponential(1.0, 40))
+    >>> model = MultimodalCoxMT(n_rna_tokens=4, model_dim=8, n_heads=2, hidden_dim=4,
+    ...                         max_epochs=2, batch_size=16, random_state=0).fit(X, bags, y)
+    >>> model.n_missing_rna_, model.n_missing_wsi_, bool(np.isfinite(model.predict(X, bags)).all())
+    (1, 1, True)
+    """
+
+    _semi_supervised = True
+
+    def __init__(
+        self,
+        n_rna_tokens: int = 32,
+        gene_groups: Any = None,
+        model_dim: int = 256,
+        n_heads: int = 4,
+        hidden_dim: int = 64,
+        dropout: float = 0.25,
+        pooling: str = "attention",
+        max_tokens: int | None = 128,
+        standardize_features: bool = True,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        max_epochs: int = 50,
+        batch_size: int | None = 64,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.2,
+        n_iter_no_change: int = 10,
+        ties: str = "efron",
+        noise_std: float = 0.1,
+        ema_decay: float = 0.99,
+        consistency_weight: float = 1.0,
+        rampup_epochs: int = 10,
+        consistency_on: str = "censored+unlabeled",
+        predict_with: str = "teacher",
+        random_state: int | None = None,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.n_rna_tokens = n_rna_tokens
+        self.gene_groups = gene_groups
+        self.model_dim = model_dim
+        self.n_heads = n_heads
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.pooling = pooling
+        self.max_tokens = max_tokens
+        self.standardize_features = standardize_features
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.ties = ties
+        self.noise_std = noise_std
+        self.ema_decay = ema_decay
+        self.consistency_weight = consistency_weight
+        self.rampup_epochs = rampup_epochs
+        self.consistency_on = consistency_on
+        self.predict_with = predict_with
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+
+class MultimodalCoxNnet(_MultimodalMixin):
+    __doc__ = f"""Supervised multimodal Cox network (the counterpart of :class:`MultimodalCoxMT`).
+
+    Same network, token sampling and training loop, trained on the Cox partial
+    likelihood alone (no teacher, no consistency loss, no input noise; dropout
+    and random token subsets only). Unlabeled patients are ignored.
+
+    Parameters
+    ----------{_MM_PARAMS_DOC}{_MM_RUNTIME_DOC}
+{_MM_ATTRIBUTES_DOC}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coxmt.estimators.multimodal import MultimodalCoxNnet
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 12))
+    >>> bags = [rng.normal(size=(8, 6)) for _ in range(30)]
+    >>> y = (rng.random(30) < 0.7, rng.exponential(1.0, 30))
+    >>> model = MultimodalCoxNnet(n_rna_tokens=4, model_dim=8, n_heads=2, max_epochs=2,
+    ...                           random_state=0).fit(X, bags, y)
+    >>> model.gene_index_.shape
+    (4, 3)
+    """
+
+    def __init__(
+        self,
+        n_rna_tokens: int = 32,
+        gene_groups: Any = None,
+        model_dim: int = 256,
+        n_heads: int = 4,
+        hidden_dim: int = 64,
+        dropout: float = 0.25,
+        pooling: str = "attention",
+        max_tokens: int | None = 128,
+        standardize_features: bool = True,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        max_epochs: int = 50,
+        batch_size: int | None = 64,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.2,
+        n_iter_no_change: int = 10,
+        ties: str = "efron",
+        random_state: int | None = None,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.n_rna_tokens = n_rna_tokens
+        self.gene_groups = gene_groups
+        self.model_dim = model_dim
+        self.n_heads = n_heads
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.pooling = pooling
+        self.max_tokens = max_tokens
+        self.standardize_features = standardize_features
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.ties = ties
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose

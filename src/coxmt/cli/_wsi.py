@@ -310,6 +310,37 @@ def train_filter(
     )
 
 
+@cli_errors
+def heatmap(
+    slide: Path = typer.Argument(..., help="The whole-slide image the patches came from."),
+    attention: Path = typer.Argument(
+        ..., help="Attention file (coords + attention) written by coxmt.nn.write_attention_h5."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+    patch_size: int | None = typer.Option(
+        None, help="Patch side in level-0 pixels (inferred from the coordinate grid)."
+    ),
+    overview_mpp: float = typer.Option(8.0, help="Resolution of the drawing (microns/pixel)."),
+    mpp: float | None = typer.Option(None, help=_MPP_HELP),
+    alpha: float = typer.Option(0.5, help="Opacity of the heat colours (0-1)."),
+    raw: bool = typer.Option(False, help="Colour raw scores instead of their percentiles."),
+) -> None:
+    """Draw per-patch attention scores over the slide overview (PNG)."""
+    from coxmt.wsi.heatmap import render_heatmap
+
+    path = render_heatmap(
+        slide,
+        attention,
+        out,
+        patch_size=patch_size,
+        overview_mpp=overview_mpp,
+        mpp=mpp,
+        alpha=alpha,
+        percentile=not raw,
+    )
+    console.print(escape(f"heatmap -> {path}"), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``wsi`` command group to ``app``."""
     present = {c.name or c.callback.__name__ for c in wsi_app.registered_commands if c.callback}
@@ -318,6 +349,7 @@ def register(app: typer.Typer) -> None:
         ("patch", patch),
         ("extract", extract),
         ("train-filter", train_filter),
+        ("heatmap", heatmap),
     ):
         if name not in present and func.__name__ not in present:
             wsi_app.command(name)(func)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "check_aligned_ids",
     "check_features",
     "check_survival_target",
     "check_tensor_target",
@@ -114,7 +115,9 @@ def _split_target(y: Any) -> tuple[Any, Any]:
     )
 
 
-def _to_numeric(values: Any, what: str) -> np.ndarray:
+def _to_numeric(
+    values: Any, what: str, fix: str = "convert them to numbers or drop those rows"
+) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
@@ -128,7 +131,7 @@ def _to_numeric(values: Any, what: str) -> np.ndarray:
         example = arr[bad[0]]
         raise ValueError(
             f"{what} contains non-numeric values at rows {format_rows(bad)} "
-            f"(e.g. {example!r}); convert them to numbers or drop those rows"
+            f"(e.g. {example!r}); {fix}"
         )
     return converted
 
@@ -174,7 +177,9 @@ def check_survival_target(
     """
     raw_event, raw_time = _split_target(y)
     time = _to_numeric(raw_time, "time").astype(np.float64)
-    event_num = _to_numeric(raw_event, "event")
+    event_num = _to_numeric(
+        raw_event, "event", fix="encode the event as 1 = death observed, 0 = censored"
+    )
     if event_num.dtype.kind == "b":
         event = event_num.astype(bool)
     else:
@@ -217,8 +222,7 @@ def check_survival_target(
         )
     if len(time) < min_samples:
         raise ValueError(
-            f"need at least {min_samples} samples, got {len(time)}; "
-            "provide more patients"
+            f"need at least {min_samples} samples, got {len(time)}; provide more patients"
         )
     if require_events and not event.any():
         raise ValueError(
@@ -305,9 +309,18 @@ def check_features(
             )
         if not allow_nan:
             nan_rows = np.flatnonzero(isnan.any(axis=1))
+            nan_cols = np.flatnonzero(isnan.any(axis=0))
+            cols = (
+                [str(X.columns[j]) for j in nan_cols[:10]]
+                if isinstance(X, pd.DataFrame)
+                else [f"x{j}" for j in nan_cols[:10]]
+            )
             raise ValueError(
-                f"{name} contains NaN values at rows {format_rows(nan_rows)}; impute them "
-                "(e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows"
+                f"{name} contains NaN values at rows {format_rows(nan_rows)} in "
+                f"{nan_cols.size} column(s) {cols}{' ...' if nan_cols.size > 10 else ''}; "
+                "impute them (coxmt.preprocessing.make_rnaseq_preprocessor(impute='median'), "
+                "`--impute median` on the command line, or sklearn.impute.SimpleImputer in a "
+                "Pipeline) or drop those rows"
             )
     return arr
 
@@ -335,7 +348,13 @@ def check_tensor_target(risk: Any, event: Any, time: Any) -> tuple[Any, Any, Any
             f"{event.shape[0]} and {time.shape[0]}"
         )
     if event.dtype != torch.bool:
-        if torch.is_floating_point(event) or event.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+        if torch.is_floating_point(event) or event.dtype in (
+            torch.int8,
+            torch.int16,
+            torch.int32,
+            torch.int64,
+            torch.uint8,
+        ):
             bad = torch.nonzero((event != 0) & (event != 1)).reshape(-1)
             if bad.numel():
                 raise ValueError(
@@ -354,3 +373,95 @@ def check_tensor_target(risk: Any, event: Any, time: Any) -> tuple[Any, Any, Any
             f"{format_rows(bad_t.cpu().numpy())}; survival times must be finite and >= 0"
         )
     return risk, event, time
+
+
+def _target_index(y: Any) -> pd.Index | None:
+    """The patient IDs carried by a survival target, when it has any."""
+    if isinstance(y, pd.DataFrame | pd.Series):
+        return pd.Index(y.index)
+    if isinstance(y, tuple | list) and len(y) == 2:
+        indexes = [pd.Index(v.index) for v in y if isinstance(v, pd.Series)]
+        if len(indexes) == 2 and not indexes[0].equals(indexes[1]):
+            raise ValueError(
+                "the event and time Series of y have different indexes; align them "
+                "(e.g. time = time.loc[event.index]) before fitting"
+            )
+        return indexes[0] if indexes else None
+    return None
+
+
+def _shown(values: Sequence[Any], limit: int = 10) -> str:
+    items = [str(v) for v in values]
+    more = f" ... ({len(items)} in all)" if len(items) > limit else ""
+    return f"{items[:limit]}{more}"
+
+
+def check_aligned_ids(X: Any, y: Any) -> Any:
+    """Check that ``X`` and ``y`` describe the same patients, and put ``y`` in ``X``'s order.
+
+    When both ``X`` and ``y`` carry patient IDs (a DataFrame ``X`` and a
+    DataFrame/Series ``y``, or a pair of Series, neither with a default
+    ``RangeIndex``), their ID sets must be equal: patients present in only one of
+    them are listed in the error. A ``y`` holding the same IDs in another order is
+    reordered to ``X``'s order, so rows can never be silently mismatched. Other
+    inputs (arrays, structured arrays, default integer indexes) are returned
+    unchanged; their lengths are checked by :func:`check_survival_target`.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, n_features)
+    y : structured array, DataFrame (event, time), Series pair or (event, time)
+
+    Returns
+    -------
+    y
+        ``y`` itself, or reordered like ``X.index`` (same type).
+
+    Raises
+    ------
+    ValueError
+        When the ID sets differ or contain duplicates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"g": [1.0, 2.0]}, index=["a", "b"])
+    >>> y = pd.DataFrame({"event": [0, 1], "time": [3.0, 5.0]}, index=["b", "a"])
+    >>> check_aligned_ids(X, y)["time"].tolist()
+    [5.0, 3.0]
+    >>> check_aligned_ids(X, y.rename(index={"b": "c"}))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X and y hold different patients: IDs only in X: ['b']; IDs only in y: ['c']. ...
+    """
+    if not isinstance(X, pd.DataFrame):
+        return y
+    y_index = _target_index(y)
+    x_index = pd.Index(X.index)
+    if y_index is None or isinstance(x_index, pd.RangeIndex) or isinstance(y_index, pd.RangeIndex):
+        return y
+    for what, index in (("X", x_index), ("y", y_index)):
+        if index.has_duplicates:
+            dups = index[index.duplicated()].unique()
+            raise ValueError(
+                f"{what} has duplicated patient IDs {_shown(dups)}; keep one row per patient"
+            )
+    if x_index.equals(y_index):
+        return y
+    x_str, y_str = x_index.astype(str), y_index.astype(str)
+    only_x = x_index[~x_str.isin(y_str)]
+    only_y = y_index[~y_str.isin(x_str)]
+    if len(only_x) or len(only_y):
+        parts = []
+        if len(only_x):
+            parts.append(f"IDs only in X: {_shown(only_x)}")
+        if len(only_y):
+            parts.append(f"IDs only in y: {_shown(only_y)}")
+        raise ValueError(
+            f"X and y hold different patients: {'; '.join(parts)}. Select the same "
+            "patients in both, e.g. y = y.loc[X.index] (or X = X.loc[y.index])"
+        )
+    position = pd.Index(y_str).get_indexer(x_str)
+    if isinstance(y, pd.DataFrame | pd.Series):
+        return y.iloc[position]
+    return type(y)(v.iloc[position] if isinstance(v, pd.Series) else v for v in y)

@@ -126,7 +126,9 @@ def save_model(model: Any, path: str | Path) -> Path:
         from coxmt.preprocessing import pipeline_to_state
 
         pre_arrays, pre_config = pipeline_to_state(pre)
-        arrays.update({f"preprocessing.{k}": np.ascontiguousarray(v) for k, v in pre_arrays.items()})
+        arrays.update(
+            {f"preprocessing.{k}": np.ascontiguousarray(v) for k, v in pre_arrays.items()}
+        )
         full["preprocessing"] = pre_config
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,14 @@ def save_model(model: Any, path: str | Path) -> Path:
         save_file(arrays, str(tmp / _WEIGHTS))
         full["checksums"] = {_WEIGHTS: _sha256(tmp / _WEIGHTS)}
         (tmp / _CONFIG).write_text(json.dumps(full, indent=2), encoding="utf-8")
+        # mkdtemp makes a private (0700) folder; a saved model is meant to be shared
+        for f in (tmp / _WEIGHTS, tmp / _CONFIG):
+            os.chmod(f, 0o644)
+            _fsync(f)  # on disk before the rename makes the model visible
+        os.chmod(tmp, 0o755)
         backup = None
+        if path.is_file():
+            raise ValueError(f"{path} is a file, not a model directory; choose another path")
         if path.exists():
             if not (path / _CONFIG).exists() and any(path.iterdir()):
                 raise ValueError(
@@ -144,13 +153,27 @@ def save_model(model: Any, path: str | Path) -> Path:
             backup = path.with_name(f".{path.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
             os.replace(path, backup)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            # interrupted between the two renames: put the previous model back
+            if backup is not None and not path.exists():
+                os.replace(backup, path)
+            raise
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_model_config(path: str | Path) -> dict[str, Any]:
@@ -168,7 +191,9 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{cfg_path} is corrupted (not valid JSON: {exc}); re-save the model") from None
+        raise ValueError(
+            f"{cfg_path} is corrupted (not valid JSON: {exc}); re-save the model"
+        ) from None
     if not isinstance(config, dict) or config.get("format") != "coxmt-model":
         raise ValueError(f"{cfg_path} is not a coxmt model configuration")
     version = config.get("format_version")
@@ -184,14 +209,27 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path) -> Any:
     """Load a model saved by :func:`save_model` (no code is executed: JSON + safetensors).
 
+    Only ``config.json`` (parsed as JSON) and ``weights.safetensors`` (raw tensors,
+    checked against the SHA-256 recorded in ``config.json``) are read; any other
+    file in the directory, such as a pickle, is ignored.
+
     Returns the estimator, or a Pipeline when preprocessing was saved with it.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        An incomplete, corrupted or tampered directory, a newer format version, or
+        an unknown model class.
     """
     path = Path(path)
     config = read_model_config(path)
     weights = path / _WEIGHTS
     if not weights.exists():
         raise ValueError(f"{path} is incomplete: {_WEIGHTS} is missing; re-save the model")
-    expected = config.get("checksums", {}).get(_WEIGHTS)
+    checksums = config.get("checksums")
+    expected = checksums.get(_WEIGHTS) if isinstance(checksums, dict) else None
     if expected is None or _sha256(weights) != expected:
         raise ValueError(
             f"{weights} does not match the checksum recorded in {_CONFIG}: the file was "
@@ -206,25 +244,37 @@ def load_model(path: str | Path) -> Any:
     if name not in classes:
         raise ValueError(f"{path} holds an unknown model class {name!r}; known: {sorted(classes)}")
     model_arrays = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
-    estimator = classes[name]._from_state(model_arrays, config)
-    if "preprocessing" in config:
+    try:
+        cls: Any = classes[name]
+        estimator = cls._from_state(model_arrays, config)
+        if "preprocessing" not in config:
+            return estimator
         from coxmt.preprocessing import pipeline_from_state
 
         pre_arrays = {
-            k[len("preprocessing.") :]: v for k, v in arrays.items() if k.startswith("preprocessing.")
+            k[len("preprocessing.") :]: v
+            for k, v in arrays.items()
+            if k.startswith("preprocessing.")
         }
         pre = pipeline_from_state(pre_arrays, config["preprocessing"])
-        from coxmt.pipeline import SurvivalPipeline
+    except KeyError as exc:
+        raise ValueError(
+            f"{path} is incomplete or corrupted: the entry {exc.args[0]!r} is missing from "
+            f"{_CONFIG} or {_WEIGHTS}; re-save the model with coxmt"
+        ) from None
+    except (TypeError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"{path} is corrupted: its {_CONFIG} does not describe a valid {name} "
+            f"({type(exc).__name__}: {exc}); re-save the model with coxmt"
+        ) from None
+    from coxmt.pipeline import SurvivalPipeline
 
-        return SurvivalPipeline([*pre.steps, ("model", estimator)])
-    return estimator
+    return SurvivalPipeline([*pre.steps, ("model", estimator)])
 
 
 def export_network_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """State of a fitted :class:`~coxmt.estimators._base.BaseCoxNetwork` for saving."""
-    arrays = {
-        f"module.{k}": v.detach().cpu().numpy() for k, v in est.module_.state_dict().items()
-    }
+    arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in est.module_.state_dict().items()}
     arrays.update({f"baseline.{k}": v for k, v in est.baseline_.to_state().items()})
     params = {k: _jsonable(v) for k, v in est.get_params(deep=False).items()}
     names = getattr(est, "feature_names_in_", None)
@@ -253,8 +303,17 @@ def import_network_state(cls: type, arrays: dict[str, np.ndarray], config: dict[
     except TypeError as exc:
         raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
     n = int(config["n_features_in"])
-    module = CoxMLP(n, config["hidden_layer_sizes"], params.get("activation", "tanh"), params.get("dropout", 0.0))
-    state = {k[len("module.") :]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("module.")}
+    module = CoxMLP(
+        n,
+        config["hidden_layer_sizes"],
+        params.get("activation", "tanh"),
+        params.get("dropout", 0.0),
+    )
+    state = {
+        k[len("module.") :]: torch.from_numpy(v.copy())
+        for k, v in arrays.items()
+        if k.startswith("module.")
+    }
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

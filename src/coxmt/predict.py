@@ -1,4 +1,10 @@
-"""Scoring large tables with a saved model in bounded memory."""
+"""Scoring large tables with a saved model in bounded memory.
+
+:func:`predict_table` reads a CSV/TSV/Parquet table in chunks of rows, aligns its
+columns to the model's features by name, scores each chunk and appends it to the
+output, so memory does not grow with the number of patients. The output appears
+only when complete (temporary file + atomic rename).
+"""
 
 from __future__ import annotations
 
@@ -11,45 +17,190 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["iter_table_chunks", "predict_table"]
+from coxmt._validation import format_rows
+
+__all__ = ["auto_chunk_rows", "iter_table_chunks", "predict_table"]
+
+_CELLS_PER_CHUNK = 4_000_000  # ~32 MB per float64 copy of a chunk
 
 
-def _model_feature_names(model: Any) -> list[str] | None:
-    names = getattr(model, "feature_names_in_", None)
-    return None if names is None else [str(n) for n in names]
+def auto_chunk_rows(n_columns: int) -> int:
+    """Rows per chunk so that a chunk holds about four million values.
+
+    Examples
+    --------
+    >>> auto_chunk_rows(1000), auto_chunk_rows(10)
+    (4000, 100000)
+    """
+    return int(min(100_000, max(256, _CELLS_PER_CHUNK // max(1, int(n_columns)))))
 
 
-def iter_table_chunks(path: str | Path, chunk_rows: int, sep: str | None = None) -> Iterator[pd.DataFrame]:
-    """Yield a table in chunks of at most ``chunk_rows`` rows (CSV/TSV/Parquet, compressed too)."""
-    path = Path(path)
+def _is_parquet(path: Path) -> bool:
+    return any(s.lower() in (".parquet", ".pq") for s in path.suffixes)
+
+
+def _table_columns(path: Path, sep: str | None) -> tuple[list[str], str | None]:
+    """Column names of a table (reading only its header) and the delimiter to use."""
+    from coxmt.data._readers import (
+        _READ_ERRORS,
+        _check_single_column,
+        _corrupt_error,
+        _open_text_head,
+        _sniff_sep,
+        _split_suffixes,
+    )
+
     if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
+        raise FileNotFoundError(f"table {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; pass the path of a table file inside it")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    if _is_parquet(path):
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError(
-                "reading Parquet needs pyarrow: pip install 'coxmt[parquet]'"
+                f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
+                "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
             ) from None
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-        return
-    if ".h5ad" in suffixes:
+        try:
+            names = list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
+            raise _corrupt_error(path, None, exc) from None
+        return [n for n in names if not n.startswith("__index_level_")], None
+    suffix, compression = _split_suffixes(path)
+    if suffix == ".h5ad":
         raise ValueError(
             f"streaming prediction reads CSV/TSV/Parquet; convert {path.name} to one of them "
             "(e.g. adata.to_df().to_csv(...)) or score it from Python with model.predict"
         )
-    if sep is None:
-        sep = "\t" if ".tsv" in suffixes or ".txt" in suffixes else ","
     try:
-        reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows)
-        yield from reader
+        if sep is None:
+            head = _open_text_head(path, compression)
+            sep = _sniff_sep(head)
+            if suffix in (".tsv", ".tab") and "\t" in head.split("\n", 1)[0]:
+                sep = "\t"
+        header = pd.read_csv(path, sep=sep, compression=compression, nrows=0)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path} is empty; pass a table with a header row") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ValueError(f"could not read {path} ({exc}); check the file and its compression") from None
+        raise ValueError(
+            f"{str(path)!r} is empty (no header and no rows); check the export or download"
+        ) from None
+    except _READ_ERRORS as err:
+        raise _corrupt_error(path, compression, err) from None
+    _check_single_column(header, path, sep)
+    return [str(c) for c in header.columns], sep
+
+
+def iter_table_chunks(
+    path: str | Path,
+    chunk_rows: int,
+    sep: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield a table in chunks of at most ``chunk_rows`` rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TSV (optionally compressed; the delimiter is detected) or Parquet.
+    chunk_rows : int
+        Rows per chunk.
+    sep : str, optional
+        Delimiter of text tables (detected when None).
+    columns : sequence of str, optional
+        Read only these columns (all when None); they must exist.
+
+    Notes
+    -----
+    Memory is bounded by ``chunk_rows`` for text tables and by one row group
+    (plus one chunk) for Parquet files: write large Parquet files with row groups
+    of moderate size (pyarrow's default, one million rows, is fine for a few
+    hundred columns; use ``row_group_size=50_000`` for tens of thousands of genes).
+
+    Yields
+    ------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import tempfile, os, pandas as pd
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> pd.DataFrame({"g": range(5)}).to_csv(p, index=False)
+    >>> [len(c) for c in iter_table_chunks(p, 2)]
+    [2, 2, 1]
+    """
+    from coxmt.data._readers import _READ_ERRORS, _corrupt_error, _split_suffixes
+
+    path = Path(path)
+    if int(chunk_rows) < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    names, sep = _table_columns(path, sep)
+    if columns is not None:
+        absent = [c for c in columns if c not in set(names)]
+        if absent:
+            raise ValueError(f"{str(path)!r} has no column(s) {absent[:20]}; it has {names[:20]}")
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            # pre_buffer=True (pyarrow's default) keeps every row group read so far in
+            # memory while iterating: memory would grow with the file. Without it, memory
+            # is bounded by one row group.
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            for batch in pf.iter_batches(
+                batch_size=int(chunk_rows), columns=None if columns is None else list(columns)
+            ):
+                yield batch.to_pandas()
+        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+            raise _corrupt_error(path, None, exc) from None
+        return
+    _, compression = _split_suffixes(path)
+    wanted = None if columns is None else set(columns)
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            compression=compression,
+            chunksize=int(chunk_rows),
+            usecols=None if wanted is None else (lambda c: str(c) in wanted),
+        )
+        with reader:
+            yield from reader
+    except _READ_ERRORS as err:
+        raise _corrupt_error(path, compression, err) from None
+
+
+def _has_imputer(model: Any) -> bool:
+    steps = getattr(model, "steps", [])[:-1]
+    return any(type(step).__name__ == "SimpleImputer" for _, step in steps)
+
+
+def _check_values(X: pd.DataFrame, offset: int, ids: Any, allow_nan: bool, path: Path) -> None:
+    """Refuse NaN (unless imputed) and infinite values, naming data rows and columns."""
+    values = X.to_numpy(dtype=np.float64, copy=False) if len(X.columns) else np.zeros((len(X), 0))
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    inf = np.isinf(values)
+    if not inf.any() and allow_nan:
+        return
+    kind, mask = ("infinite", inf) if inf.any() else ("missing (NaN)", bad)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = [str(X.columns[j]) for j in np.flatnonzero(mask.any(axis=0))]
+    where = f"data rows {format_rows(rows + offset)}"
+    if ids is not None:
+        where += f" (IDs {[str(ids[i]) for i in rows[:10]]})"
+    fix = (
+        "replace them with NaN (the model imputes NaN) or drop those rows"
+        if kind == "infinite"
+        else "this model has no imputation step: fill them, drop those rows, or re-fit the "
+        "model with imputation (`coxmt fit --impute median`)"
+    )
+    raise ValueError(
+        f"{str(path)!r} has {kind} values in {len(cols)} feature column(s) "
+        f"{cols[:10]}{' ...' if len(cols) > 10 else ''} at {where}; {fix}"
+    )
 
 
 def predict_table(
@@ -60,7 +211,8 @@ def predict_table(
     id_col: str | None = None,
     times: Sequence[float] | None = None,
     fill_missing: float | None = None,
-    chunk_rows: int = 100_000,
+    chunk_rows: int | None = None,
+    sep: str | None = None,
     log: Callable[[str], Any] | None = None,
 ) -> int:
     """Score a table with a saved model, chunk by chunk, and write a CSV atomically.
@@ -70,60 +222,133 @@ def predict_table(
     model_dir : path
         A model saved with :func:`coxmt.io.save_model` (or ``coxmt fit``).
     data : path
-        CSV/TSV/Parquet table of patients; features aligned by name.
+        CSV/TSV (optionally compressed) or Parquet table of patients. Features are
+        aligned to the model's by name: their order does not matter, extra columns
+        are ignored (with a note) and are not even read.
     out : path
         Output CSV with columns ``id`` (when ``id_col`` is given), ``risk`` and
-        ``survival_t<time>`` for each of ``times``.
+        ``survival_t<time>`` for each of ``times``; it appears only when complete.
     id_col : str, optional
+        Column copied to the output as ``id``.
     times : sequence of float, optional
+        Times at which to add survival probabilities.
     fill_missing : float, optional
         Value for features the model needs but the table lacks (error when None).
-    chunk_rows : int, default 100000
-        Rows held in memory at once.
+    chunk_rows : int, optional
+        Rows held in memory at once; default :func:`auto_chunk_rows` of the number
+        of model features (about four million values per chunk).
+    sep : str, optional
+        Delimiter of text tables (detected when None).
     log : callable, optional
-        Receives notes (e.g. extra columns ignored).
+        Receives notes (e.g. extra columns ignored, features filled).
 
     Returns
     -------
     int
         Number of patients scored.
+
+    Raises
+    ------
+    ValueError
+        Missing features (listed), NaN values when the model has no imputation step,
+        infinite values, an unreadable or empty table, a damaged model directory.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np, pandas as pd
+    >>> from coxmt import CoxNnet
+    >>> from coxmt.io import save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    >>> d = tempfile.mkdtemp()
+    >>> m = CoxNnet(max_epochs=3, random_state=0).fit(X, (rng.random(40) < .6, rng.random(40)))
+    >>> _ = save_model(m, os.path.join(d, "model"))
+    >>> X[["c", "a", "b"]].to_csv(os.path.join(d, "new.csv"), index=False)
+    >>> predict_table(os.path.join(d, "model"), os.path.join(d, "new.csv"),
+    ...               os.path.join(d, "risk.csv"), chunk_rows=16)
+    40
     """
-    from coxmt.estimators._base import align_features
     from coxmt.io import load_model
 
     model = load_model(model_dir)
-    names = _model_feature_names(model)
+    data = Path(data)
+    raw_names = getattr(model, "feature_names_in_", None)
+    names = None if raw_names is None else [str(n) for n in raw_names]
     est = model.steps[-1][1] if hasattr(model, "steps") else model
+    if times and not hasattr(est, "baseline_"):
+        raise ValueError(f"{type(est).__name__} has no baseline hazard; omit times")
+    allow_nan = _has_imputer(model)
+
+    columns, _ = _table_columns(data, sep)
+    if id_col is not None and id_col not in columns:
+        from coxmt.data._tables import _missing_column_error
+
+        raise _missing_column_error("id", id_col, columns, "id_col")
+    read: list[str] | None = None
+    missing: list[str] = []
+    if names is not None:
+        present = set(columns)
+        missing = [c for c in names if c not in present]
+        if missing and len(columns) == 1:
+            raise ValueError(
+                f"{str(data)!r} was read as a single column named {columns[0][:80]!r}: its "
+                "delimiter was not recognised (coxmt detects comma, tab, semicolon, pipe and "
+                "whitespace). Save the table as CSV or TSV"
+            )
+        if missing and fill_missing is None:
+            shown = ", ".join(missing[:20])
+            more = f" ... ({len(missing)} in all)" if len(missing) > 20 else ""
+            raise ValueError(
+                f"{str(data)!r} is missing {len(missing)} feature(s) the model was fitted on: "
+                f"{shown}{more}. Provide these columns, or fill them with a constant "
+                "(`coxmt predict --fill-missing 0`; fill_missing=0 from Python)"
+            )
+        extra = [c for c in columns if c not in set(names) and c != id_col]
+        if extra and log is not None:
+            shown = ", ".join(extra[:10]) + (" ..." if len(extra) > 10 else "")
+            log(f"note: {len(extra)} column(s) not used by the model were ignored: {shown}")
+        if missing and log is not None:
+            log(
+                f"note: {len(missing)} feature(s) missing from the table were filled with "
+                f"{fill_missing:g}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+            )
+        read = [c for c in columns if c in set(names) or c == id_col]
+    n_cols = len(names) if names is not None else len(columns)
+    rows_per_chunk = auto_chunk_rows(n_cols) if chunk_rows is None else int(chunk_rows)
+    t_grid = None if not times else np.asarray(times, dtype=np.float64)
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     n_total = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            for i, chunk in enumerate(iter_table_chunks(data, chunk_rows)):
-                if id_col is not None and id_col not in chunk.columns:
-                    raise ValueError(
-                        f"id column {id_col!r} not found; columns are {list(chunk.columns)[:20]}"
-                    )
-                if i == 0 and names is not None and log is not None:
-                    extra = [c for c in chunk.columns if str(c) not in set(names) and c != id_col]
-                    if extra:
-                        log(f"note: {len(extra)} column(s) not used by the model were ignored")
-                X = align_features(chunk, names, name="data", fill_missing=fill_missing)
-                risk = model.predict(X)
+            for i, chunk in enumerate(iter_table_chunks(data, rows_per_chunk, sep, read)):
+                chunk.columns = [str(c) for c in chunk.columns]
+                ids = None if id_col is None else chunk[id_col].to_numpy()
+                if names is not None:
+                    for c in missing:
+                        chunk[c] = fill_missing
+                    X = chunk.loc[:, names]
+                else:
+                    X = chunk.drop(columns=[id_col]) if id_col is not None else chunk
+                _check_values(X, n_total, ids, allow_nan, data)
+                risk = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
                 res = pd.DataFrame({"risk": risk})
-                if id_col is not None:
-                    res.insert(0, "id", chunk[id_col].to_numpy())
-                if times:
-                    surv = est.baseline_.survival(risk, np.asarray(times, dtype=float))
-                    for j, t in enumerate(times):
+                if ids is not None:
+                    res.insert(0, "id", ids)
+                if t_grid is not None:
+                    surv = est.baseline_.survival(risk, t_grid)
+                    for j, t in enumerate(t_grid):
                         res[f"survival_t{t:g}"] = surv[:, j]
                 res.to_csv(fh, header=(i == 0), index=False)
                 n_total += len(res)
+                del chunk, X, res
             fh.flush()
             os.fsync(fh.fileno())
         if n_total == 0:
-            raise ValueError(f"{data} has no rows to score")
+            raise ValueError(f"{str(data)!r} has a header but no rows to score")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; predictions are meant to be shared
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

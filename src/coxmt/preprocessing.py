@@ -1,4 +1,4 @@
-"""RNA-seq preprocessing as scikit-learn transformers: log2, top-variance genes, scaling.
+"""RNA-seq preprocessing as scikit-learn transformers: log2, top-variance genes, imputation, scaling.
 
 Fit them on the training data only (inside a :class:`~sklearn.pipeline.Pipeline`
 they are refitted on each cross-validation fold). A DataFrame in gives a
@@ -8,7 +8,8 @@ works as in scikit-learn. NaN values pass through; infinite values are refused.
 Fitted state can be saved without pickle: every transformer has
 ``to_state() -> (arrays, config)`` (a dict of numpy arrays for safetensors and a
 JSON-serialisable dict) and ``from_state(arrays, config)``;
-:func:`pipeline_to_state` / :func:`pipeline_from_state` do the same for a Pipeline.
+:func:`pipeline_to_state` / :func:`pipeline_from_state` do the same for a Pipeline
+(which may also hold a scikit-learn :class:`~sklearn.impute.SimpleImputer`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler as _SkStandardScaler
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
@@ -36,14 +38,64 @@ __all__ = [
 _STATE_FORMAT = "coxmt.preprocessing/1"
 
 
+def _bad_values_error(est: Any, X: Any, exc: ValueError) -> ValueError:
+    """A message naming the columns (and rows) with infinite or non-numeric values."""
+    text = str(exc)
+    if "infinity" not in text and "could not convert" not in text:
+        return exc
+    what = type(est).__name__
+    if isinstance(X, pd.DataFrame):
+        non_num = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if non_num:
+            return ValueError(
+                f"{what}: columns {non_num[:10]}{' ...' if len(non_num) > 10 else ''} are not "
+                "numeric; drop them or encode them as numbers"
+            )
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return ValueError(
+            f"{what}: the input contains non-numeric values ({exc}); convert them to numbers"
+        )
+    if arr.ndim == 2 and np.isinf(arr).any():
+        bad = np.isinf(arr)
+        cols = np.flatnonzero(bad.any(axis=0))
+        names = (
+            [str(X.columns[j]) for j in cols[:10]]
+            if isinstance(X, pd.DataFrame)
+            else [f"x{j}" for j in cols[:10]]
+        )
+        return ValueError(
+            f"{what}: infinite values in {cols.size} column(s) {names}"
+            f"{' ...' if cols.size > 10 else ''} at rows "
+            f"{_format_rows(np.flatnonzero(bad.any(axis=1)))}; replace them (e.g. by NaN and "
+            "impute=) or drop those rows"
+        )
+    return exc
+
+
+def _format_rows(idx: np.ndarray) -> str:
+    from coxmt._validation import format_rows
+
+    return format_rows(idx)
+
+
 def _validate(est: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:
-    """scikit-learn input validation (sets/checks ``n_features_in_``, ``feature_names_in_``)."""
+    """scikit-learn input validation (sets/checks ``n_features_in_``, ``feature_names_in_``).
+
+    NaN passes; infinite and non-numeric values raise a ValueError naming the columns.
+    """
     kwargs: dict[str, Any] = {"reset": reset, "dtype": np.float64}
     try:
         from sklearn.utils.validation import validate_data
     except ImportError:  # scikit-learn < 1.6
-        return est._validate_data(X, force_all_finite="allow-nan", **kwargs)
-    return validate_data(est, X, ensure_all_finite="allow-nan", **kwargs)
+        validate_data = None
+    try:
+        if validate_data is None:
+            return est._validate_data(X, force_all_finite="allow-nan", **kwargs)
+        return validate_data(est, X, ensure_all_finite="allow-nan", **kwargs)
+    except ValueError as exc:
+        raise _bad_values_error(est, X, exc) from None
 
 
 def _like_input(out: np.ndarray, X: Any, columns: Any) -> Any:
@@ -213,14 +265,19 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
 
     Variance ignores NaN. Ties are broken by column order (the earlier column wins),
     so the selection is deterministic. Constant and all-NaN columns rank last: they
-    are kept only when ``k`` exceeds the number of varying columns. The kept columns
-    stay in their original order.
+    are kept only when ``k`` exceeds the number of varying columns, unless
+    ``drop_constant=True``, which always drops them (and says so in ``note_``). The
+    kept columns stay in their original order.
 
     Parameters
     ----------
     k : int or None, default 4000
         Number of columns to keep. ``None`` keeps every column. When ``k`` exceeds the
         number of columns, all are kept (noted in ``note_``, no warning).
+    drop_constant : bool, default False
+        Drop constant and all-NaN training columns even when ``k`` leaves room for
+        them (they carry no information). A ValueError is raised when every column
+        is constant.
 
     Attributes
     ----------
@@ -235,7 +292,8 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
     dropped_constant_ : ndarray of str
         Names of the constant columns that were not kept.
     note_ : str
-        Why fewer than ``k`` columns were kept, or ``""``.
+        Why fewer than ``k`` columns were kept (``k`` larger than the number of
+        columns, constant columns dropped), or ``""``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Set when fitted on a DataFrame with string column names.
@@ -249,8 +307,9 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
     (['x0', 'x2'], ['x1'])
     """
 
-    def __init__(self, k: int | None = 4000) -> None:
+    def __init__(self, k: int | None = 4000, drop_constant: bool = False) -> None:
         self.k = k
+        self.drop_constant = drop_constant
 
     def fit(self, X: Any, y: Any = None) -> TopVarianceGenes:
         """Compute the column variances and select the ``k`` largest."""
@@ -262,7 +321,19 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
         var, constant = _column_variance(Xa)
         key = np.where(np.isnan(var), -1.0, var)
         order = np.lexsort((np.arange(n), -key))  # by variance desc, then column order
+        if self.drop_constant and Xa.shape[0] < 2:
+            raise ValueError(
+                f"TopVarianceGenes(drop_constant=True) needs at least 2 samples to tell "
+                f"varying from constant columns, got {Xa.shape[0]}; provide more patients"
+            )
+        if self.drop_constant and constant.all():
+            raise ValueError(
+                f"all {n} columns are constant (or entirely missing) in the training data, so "
+                "no feature can rank patients; check the feature selection and the input table"
+            )
         k_eff = n if k is None else min(int(k), n)
+        if self.drop_constant:
+            k_eff = min(k_eff, int((~constant).sum()))
         support = np.zeros(n, dtype=bool)
         support[order[:k_eff]] = True
         self.variances_ = var
@@ -276,10 +347,18 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
         n = self.n_features_in_
         names = np.asarray(_column_labels(self, np.arange(n)), dtype=object)
         self.dropped_constant_ = names[self.constant_mask_ & ~self.support_]
+        notes = []
         if self.k is not None and self.k > n:
-            self.note_ = f"k={self.k} is larger than the {n} input columns; all columns were kept"
-        else:
-            self.note_ = ""
+            kept = "all columns were kept" if self.support_.all() else "the others were kept"
+            notes.append(f"k={self.k} is larger than the {n} input columns; {kept}")
+        if self.drop_constant and self.dropped_constant_.size:
+            shown = [str(c) for c in self.dropped_constant_[:10]]
+            more = " ..." if self.dropped_constant_.size > 10 else ""
+            notes.append(
+                f"dropped {self.dropped_constant_.size} constant or empty column(s) "
+                f"{shown}{more} (the same value for every training patient)"
+            )
+        self.note_ = "; ".join(notes)
 
     def get_support(self, indices: bool = False) -> np.ndarray:
         """Mask (or, with ``indices=True``, positions) of the kept columns."""
@@ -354,9 +433,19 @@ class StandardScaler(_SkStandardScaler):
            [ 1.,  0.]])
     """
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> StandardScaler:
+        """Update the mean and variance (infinite values raise a ValueError naming the columns)."""
+        try:
+            return cast("StandardScaler", super().partial_fit(X, y, sample_weight))
+        except ValueError as exc:
+            raise _bad_values_error(self, X, exc) from None
+
     def transform(self, X: Any, copy: bool | None = None) -> Any:
         """Centre and scale (a DataFrame when ``X`` is one)."""
-        out = super().transform(X, copy=copy)
+        try:
+            out = super().transform(X, copy=copy)
+        except ValueError as exc:
+            raise _bad_values_error(self, X, exc) from None
         if isinstance(X, pd.DataFrame) and not isinstance(out, pd.DataFrame):
             return _like_input(np.asarray(out), X, X.columns)
         return out
@@ -413,10 +502,17 @@ def _scaler_to_state(est: _SkStandardScaler) -> tuple[dict[str, np.ndarray], dic
     return arrays, config
 
 
+_IMPUTE_STRATEGIES = ("median", "mean")
+
+
 def make_rnaseq_preprocessor(
-    k: int | None = 4000, log: bool = False, scale: bool = True
+    k: int | None = 4000,
+    log: bool = False,
+    scale: bool = True,
+    impute: str | None = None,
+    drop_constant: bool = True,
 ) -> Pipeline:
-    """Standard RNA-seq preprocessing: [log2] -> top-``k`` variance genes -> [z-score].
+    """Standard RNA-seq preprocessing: [log2] -> top-``k`` variance genes -> [impute] -> [z-score].
 
     Parameters
     ----------
@@ -426,11 +522,19 @@ def make_rnaseq_preprocessor(
         Apply ``log2(x + 1)`` first (for counts/TPM; not for z-scores or log data).
     scale : bool, default True
         Standardise each kept gene (mean 0, variance 1 on the training data).
+    impute : {None, "median", "mean"}, default None
+        Fill missing values (NaN) of the kept genes with their training median or
+        mean (scikit-learn's :class:`~sklearn.impute.SimpleImputer`, saved with the
+        model). ``None`` leaves NaN in place, and the models then refuse them.
+    drop_constant : bool, default True
+        Drop genes that are constant (or entirely missing) on the training data,
+        noted in the ``top_variance`` step's ``note_``.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Steps named ``"log2"``, ``"top_variance"`` and ``"scale"`` (those enabled).
+        Steps named ``"log2"``, ``"top_variance"``, ``"impute"`` and ``"scale"``
+        (those enabled).
 
     Examples
     --------
@@ -440,11 +544,20 @@ def make_rnaseq_preprocessor(
     ['log2', 'top_variance', 'scale']
     >>> pre.fit_transform(np.array([[0.0, 1.0, 3.0], [3.0, 1.0, 7.0]])).shape
     (2, 2)
+    >>> pre = make_rnaseq_preprocessor(k=None, scale=False, impute="median")
+    >>> pre.fit_transform(np.array([[1.0, 2.0], [np.nan, 4.0], [3.0, 9.0]])).tolist()
+    [[1.0, 2.0], [2.0, 4.0], [3.0, 9.0]]
     """
+    if impute is not None and impute not in _IMPUTE_STRATEGIES:
+        raise ValueError(f"impute must be None, 'median' or 'mean', got {impute!r}")
     steps: list[tuple[str, Any]] = []
     if log:
         steps.append(("log2", Log2Transform()))
-    steps.append(("top_variance", TopVarianceGenes(k=k)))
+    steps.append(("top_variance", TopVarianceGenes(k=k, drop_constant=drop_constant)))
+    if impute is not None:
+        # after the selection (variances ignore NaN), so only the kept genes are imputed;
+        # keep_empty_features keeps the column count fixed if a gene is empty in a fold
+        steps.append(("impute", SimpleImputer(strategy=impute, keep_empty_features=True)))
     if scale:
         steps.append(("scale", StandardScaler()))
     return Pipeline(steps)
@@ -457,10 +570,63 @@ def _step_to_state(step: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return step.to_state()
     if type(step) is _SkStandardScaler:
         return _scaler_to_state(step)
+    if type(step) is SimpleImputer:
+        return _imputer_to_state(step)
     raise TypeError(
         f"cannot save a {type(step).__name__} step without pickle; supported steps are "
-        "Log2Transform, TopVarianceGenes, StandardScaler (coxmt or scikit-learn) and 'passthrough'"
+        "Log2Transform, TopVarianceGenes, StandardScaler (coxmt or scikit-learn), "
+        "SimpleImputer (numeric) and 'passthrough'"
     )
+
+
+_SKLEARN_IMPUTER = "sklearn.impute.SimpleImputer"
+
+
+def _imputer_to_state(est: SimpleImputer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    check_is_fitted(est, "statistics_")
+    params = est.get_params(deep=False)
+    problems = []
+    if params["add_indicator"]:
+        problems.append("add_indicator=True")
+    if not (isinstance(params["missing_values"], float) and np.isnan(params["missing_values"])):
+        problems.append(f"missing_values={params['missing_values']!r} (only NaN)")
+    if not isinstance(params["strategy"], str):
+        problems.append("a callable strategy")
+    if params["fill_value"] is not None and not isinstance(params["fill_value"], numbers.Real):
+        problems.append(f"fill_value={params['fill_value']!r} (only numbers)")
+    stats = np.asarray(est.statistics_)
+    if stats.dtype.kind not in "biuf":
+        problems.append("non-numeric data")
+    if problems:
+        raise TypeError(
+            f"cannot save this SimpleImputer without pickle: {', '.join(problems)} is not "
+            "supported; use a numeric SimpleImputer(strategy='median' or 'mean')"
+        )
+    config = _base_config(est)
+    config["class"] = _SKLEARN_IMPUTER
+    config["params"]["missing_values"] = None  # NaN, which JSON cannot hold
+    config["fit_dtype"] = str(np.dtype(est._fit_dtype))
+    config["fill_dtype"] = str(np.dtype(est._fill_dtype))
+    return {"statistics": stats.astype(np.float64)}, config
+
+
+def _imputer_from_state(
+    arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+) -> SimpleImputer:
+    params = dict(config["params"])
+    params["missing_values"] = np.nan
+    est = SimpleImputer(**params)
+    _restore_base(est, config)
+    est.statistics_ = np.asarray(arrays["statistics"], dtype=np.float64).copy()
+    est._fit_dtype = np.dtype(config["fit_dtype"])
+    est._fill_dtype = np.dtype(config["fill_dtype"])
+    est.indicator_ = None
+    if est.statistics_.shape != (est.n_features_in_,):
+        raise ValueError(
+            f"inconsistent SimpleImputer state: statistics must have shape "
+            f"({est.n_features_in_},), got {est.statistics_.shape}"
+        )
+    return est
 
 
 _STEP_CLASSES: dict[str, Any] = {
@@ -477,7 +643,8 @@ def pipeline_to_state(pipeline: Pipeline) -> tuple[dict[str, np.ndarray], dict[s
     ----------
     pipeline : sklearn.pipeline.Pipeline
         Fitted; steps must be :class:`Log2Transform`, :class:`TopVarianceGenes`,
-        :class:`StandardScaler` (coxmt's or scikit-learn's) or ``"passthrough"``.
+        :class:`StandardScaler` (coxmt's or scikit-learn's), a numeric scikit-learn
+        :class:`~sklearn.impute.SimpleImputer` or ``"passthrough"``.
 
     Returns
     -------
@@ -533,14 +700,16 @@ def pipeline_from_state(arrays: Mapping[str, np.ndarray], config: Mapping[str, A
         if cls_name == "passthrough":
             steps.append((name, "passthrough"))
             continue
-        if cls_name not in _STEP_CLASSES and cls_name != _SKLEARN_SCALER:
+        if cls_name not in _STEP_CLASSES and cls_name not in (_SKLEARN_SCALER, _SKLEARN_IMPUTER):
             raise ValueError(
                 f"unknown preprocessing step class {cls_name!r} in step {name!r}; "
-                f"known: {sorted(_STEP_CLASSES)}"
+                f"known: {sorted([*_STEP_CLASSES, _SKLEARN_SCALER, _SKLEARN_IMPUTER])}"
             )
         prefix = f"{i}.{name}."
         step_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-        if cls_name == _SKLEARN_SCALER:
+        if cls_name == _SKLEARN_IMPUTER:
+            steps.append((name, _imputer_from_state(step_arrays, step_config)))
+        elif cls_name == _SKLEARN_SCALER:
             steps.append((name, _scaler_from_state(_SkStandardScaler, step_arrays, step_config)))
         else:
             steps.append((name, _STEP_CLASSES[cls_name].from_state(step_arrays, step_config)))

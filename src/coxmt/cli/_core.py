@@ -7,7 +7,13 @@ from typing import Any
 
 import typer
 
-from coxmt.cli._common import EVENT_HELP, cli_errors, console
+from coxmt.cli._common import (
+    EVENT_HELP,
+    IMPUTE_HELP,
+    check_missing_values,
+    cli_errors,
+    console,
+)
 
 __all__ = ["register"]
 
@@ -15,7 +21,12 @@ _MODEL_HELP = "Model: coxmt (Cox-MT), coxnnet (Cox-nnet) or coxph (penalised lin
 
 
 def _load_labeled(
-    data: Path, time_col: str, event_col: str, event_means: str, features: str | None, id_col: str | None
+    data: Path,
+    time_col: str,
+    event_col: str,
+    event_means: str,
+    features: str | None,
+    id_col: str | None,
 ) -> Any:
     from coxmt.data import load_survival_table
 
@@ -29,10 +40,14 @@ def _load_labeled(
     )
 
 
-def _build_preprocessing(top_genes: int | None, log2: bool) -> Any:
+def _build_preprocessing(top_genes: int | None, log2: bool, impute: str | None = None) -> Any:
     from coxmt.preprocessing import make_rnaseq_preprocessor
 
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True)
+    if top_genes is not None and top_genes < 1:
+        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
+    if impute is not None and impute not in ("median", "mean"):
+        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
+    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True, impute=impute)
 
 
 def _parse_times(times: str | None) -> list[float] | None:
@@ -82,7 +97,9 @@ def demo(
 
 @cli_errors
 def fit(
-    data: Path = typer.Option(..., help="Training table (CSV/TSV/Parquet/h5ad, optionally gzipped)."),
+    data: Path = typer.Option(
+        ..., help="Training table (CSV/TSV/Parquet/h5ad, optionally gzipped)."
+    ),
     time_col: str = typer.Option("time", help="Follow-up time column."),
     event_col: str = typer.Option("event", help="Event column (see --event-means)."),
     event_means: str = typer.Option("event", help=EVENT_HELP),
@@ -98,6 +115,7 @@ def fit(
         None, help="Keep the K most variable features (fitted on the training table)."
     ),
     log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
+    impute: str | None = typer.Option(None, help=IMPUTE_HELP),
     epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
     seed: int = typer.Option(0, help="Random seed."),
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
@@ -108,21 +126,29 @@ def fit(
     from coxmt.io import save_model
     from coxmt.pipeline import SurvivalPipeline
 
+    pre = _build_preprocessing(top_genes, log2, impute)
     table = _load_labeled(data, time_col, event_col, event_means, features, id_col)
+    from coxmt._validation import check_survival_target
+
+    check_survival_target(table.y, min_samples=2)
+    check_missing_values(table.X, impute, f"{data.name}")
     params: dict[str, Any] = {"random_state": seed}
     if epochs is not None:
         params["max_epochs"] = epochs
     estimator = get_model(model, **params)
     if verbose and "verbose" in estimator.get_params():
         estimator.set_params(verbose=True)
-    pre = _build_preprocessing(top_genes, log2)
     pipe = SurvivalPipeline([*pre.steps, ("model", estimator)])
     X_unl = None
     if unlabeled is not None:
         from coxmt.data import read_feature_table
 
         X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+        check_missing_values(X_unl, impute, f"{unlabeled.name}")
     pipe.fit(table.X, table.y, X_unlabeled=X_unl)
+    for _, step in pipe.steps[:-1]:
+        if getattr(step, "note_", ""):
+            console.print(f"note: {step.note_}", highlight=False)
     estimator.set_params(verbose=False)
     save_model(pipe, out)
     n_unl = 0 if X_unl is None else len(X_unl)
@@ -145,12 +171,15 @@ def predict(
     fill_missing: float | None = typer.Option(
         None, help="Fill features missing from the table with this value instead of failing."
     ),
-    chunk_rows: int = typer.Option(100_000, help="Rows read and scored at a time."),
+    chunk_rows: int | None = typer.Option(
+        None, help="Rows read and scored at a time (default: about 4 million values per chunk)."
+    ),
 ) -> None:
     """Score patients with a saved model: risk (higher = higher risk) per patient.
 
     Features are aligned to the model's by name: extra columns are ignored,
-    missing ones are an error (or filled with --fill-missing).
+    missing ones are an error (or filled with --fill-missing). The table is read
+    in chunks, so memory stays bounded however many patients it holds.
     """
     from coxmt.predict import predict_table
 
@@ -188,6 +217,16 @@ def evaluate(
 
     est = load_model(model)
     table = _load_labeled(data, time_col, event_col, event_means, None, id_col)
+    if not any(type(s).__name__ == "SimpleImputer" for _, s in getattr(est, "steps", [])):
+        names = getattr(est, "feature_names_in_", None)
+        cols = table.X if names is None else table.X.loc[:, [c for c in names if c in table.X]]
+        check_missing_values(
+            cols,
+            None,
+            f"{data.name}",
+            fix="the model has no imputation step: fill them, drop those patients, or re-fit "
+            "it with `coxmt fit --impute median`",
+        )
     names = getattr(est, "feature_names_in_", None)
     X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
     risk = est.predict(X)

@@ -25,7 +25,7 @@ _TSV_SUFFIXES = {".tsv", ".tab"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _H5AD_SUFFIXES = {".h5ad"}
 _CANDIDATE_SEPS = ("\t", ",", ";", "|")
-_SEP_NAMES = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'"}
+_SEP_NAMES = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'", r"\s+": "r'\\s+'"}
 _SNIFF_BYTES = 1 << 18  # 256 KiB: a few rows of even very wide expression tables
 _SNIFF_LINES = 20
 
@@ -101,8 +101,10 @@ def _sniff_sep(head: str) -> str:
     Each candidate (tab, comma, semicolon, pipe) splits the lines with the csv
     module (so quoted fields are respected); the candidate giving the same
     number (> 1) of fields on every line wins, the most fields first. When no
-    candidate is consistent, the one splitting the header into the most fields
-    is used; a file with a single column reads as comma-separated.
+    candidate splits the header at all but runs of whitespace split every line into
+    the same number (> 1) of fields, the table is whitespace-separated (``r"\\s+"``).
+    Otherwise the candidate splitting the header into the most fields is used; a
+    file with a single column reads as comma-separated.
     """
     lines = [ln for ln in head.splitlines() if ln.strip()]
     if not lines:
@@ -124,6 +126,10 @@ def _sniff_sep(head: str) -> str:
             and (best is None or counts[0] > best[0])
         ):
             best = (counts[0], sep)
+    if best is None and fallback[0] == 1:
+        widths = [len(ln.split()) for ln in lines]
+        if widths[0] > 1 and all(w == widths[0] for w in widths):
+            return r"\s+"
     return (best or fallback)[1]
 
 
@@ -147,9 +153,10 @@ def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None
         if path.stat().st_size == 0:
             raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
         if sep is None:
-            sep = (
-                "\t" if suffix in _TSV_SUFFIXES else _sniff_sep(_open_text_head(path, compression))
-            )
+            head = _open_text_head(path, compression)
+            # a .tsv holds tabs; one that does not (exported with another delimiter) is sniffed
+            tab_header = "\t" in head.split("\n", 1)[0]
+            sep = "\t" if suffix in _TSV_SUFFIXES and tab_header else _sniff_sep(head)
         frame = pd.read_csv(path, sep=sep, compression=compression, low_memory=False)
     except pd.errors.EmptyDataError:
         raise ValueError(

@@ -193,10 +193,16 @@ def _select_features(
             raise ValueError(f"feature_cols lists columns more than once: {dup}; list each once")
     non_num = [c for c in chosen if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_num:
+        col = frame[non_num[0]]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        text = col.notna() & pd.to_numeric(col, errors="coerce").isna()
+        bad = np.flatnonzero(text.to_numpy())
+        example = col.iloc[bad[:3]].tolist() if bad.size else col.dropna().iloc[:1].tolist()
         raise ValueError(
             f"feature columns {[str(c) for c in non_num[:10]]} are not numeric "
-            f"(e.g. {frame[non_num[0]].dropna().iloc[:1].tolist()}); drop them from "
-            "feature_cols or encode them as numbers"
+            f"(e.g. {example!r} in {str(non_num[0])!r} at rows {format_rows(bad)}); fix those "
+            "values, drop the columns from feature_cols or encode them as numbers"
         )
     return chosen
 
@@ -249,6 +255,26 @@ def _check_event_rate(event: np.ndarray, event_col: Any, event_means: str) -> No
         )
 
 
+def _check_feature_values(X: pd.DataFrame, ids: pd.Index | None) -> None:
+    """Refuse feature columns without any value and infinite feature values."""
+    empty = [str(c) for c in X.columns[X.isna().all(axis=0).to_numpy()]]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} feature column(s) have no value at all (missing for every "
+            f"patient): {empty[:20]}{' ...' if len(empty) > 20 else ''}. Drop them "
+            "(df.dropna(axis=1, how='all')) or leave them out of feature_cols"
+        )
+    values = X.to_numpy()
+    inf = np.isinf(values)
+    if inf.any():
+        cols = [str(X.columns[j]) for j in np.flatnonzero(inf.any(axis=0))]
+        raise ValueError(
+            f"feature column(s) {cols[:10]}{' ...' if len(cols) > 10 else ''} hold infinite "
+            f"values at {_row_labels(np.flatnonzero(inf.any(axis=1)), ids)}; replace them "
+            "(e.g. with NaN, then impute) or drop those rows"
+        )
+
+
 def load_survival_table(
     path: str | os.PathLike[str],
     time_col: str = "time",
@@ -294,7 +320,8 @@ def load_survival_table(
     ------
     ValueError
         Empty or corrupt file, wrong delimiter, missing columns, duplicate IDs,
-        non-numeric time, events other than 0/1, rows with missing time/event.
+        non-numeric time, events other than 0/1, rows with missing time/event,
+        feature columns without any value, infinite feature values.
     FileNotFoundError
         When ``path`` does not exist.
     ImportError
@@ -345,6 +372,13 @@ def load_survival_table(
         ids = pd.Index(frame.index.astype(str), name="id")
     for what, name, arg in (("time", time_col, "time_col"), ("event", event_col, "event_col")):
         if name not in frame.columns:
+            if frame.shape[1] == 1:
+                raise ValueError(
+                    f"{str(resolved)!r} was read as a single column named "
+                    f"{str(frame.columns[0])[:80]!r}: its delimiter was not recognised (coxmt "
+                    "detects comma, tab, semicolon, pipe and whitespace). Save the table as CSV "
+                    "or TSV, or pass sep= with its delimiter"
+                )
             raise _missing_column_error(what, name, frame.columns, arg)
     if id_col is not None:
         if id_col not in frame.columns:
@@ -395,6 +429,7 @@ def load_survival_table(
     index = ids if ids is not None else pd.RangeIndex(frame.shape[0])
     X = frame[features].astype(np.float64)
     X.index = index
+    _check_feature_values(X, ids)
     feat_set = set(features)
     clinical = frame[[c for c in frame.columns if c not in reserved and c not in feat_set]]
     if matrix_cols is not None:

@@ -7,9 +7,16 @@ from typing import Any
 
 import typer
 
-from coxmt.cli._common import EVENT_HELP, cli_errors, console
+from coxmt.cli._common import (
+    EVENT_HELP,
+    IMPUTE_HELP,
+    check_missing_values,
+    cli_errors,
+    console,
+    note_constant_features,
+)
 
-__all__ = ["print_cv_summary", "register"]
+__all__ = ["command_line", "print_cv_summary", "register"]
 
 _MODELS_HELP = (
     "Comma-separated models: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), "
@@ -88,6 +95,37 @@ def print_cv_summary(
         )
 
 
+def command_line(ctx: Any) -> str | None:
+    """The running command with every option spelled out (defaults included), or None.
+
+    Stored in ``config.json`` as ``data.command``: running it again (in another
+    ``--out`` folder, with the same coxmt version) reproduces the results.
+    """
+    import shlex
+
+    if ctx is None or getattr(ctx, "command", None) is None:
+        return None
+    words = ["coxmt", ctx.info_name or "cv"]
+    for param in ctx.command.params:
+        if getattr(param, "param_type_name", "") != "option" or param.name is None:
+            continue
+        value = ctx.params.get(param.name)
+        if value is None or param.name == "help":
+            continue
+        if param.is_flag and param.secondary_opts:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        elif param.multiple:
+            for v in value:
+                words += [param.opts[0], str(v)]
+        else:
+            text = str(value.resolve()) if isinstance(value, Path) else str(value)
+            words += [param.opts[0], text]
+    return shlex.join(words)
+
+
 def _models(names: str, epochs: int | None) -> dict[str, Any]:
     from coxmt.experiments import display_name, get_model
 
@@ -121,12 +159,27 @@ def _reference(reference: str | None, names: list[str]) -> str:
     return label
 
 
-def _preprocessing(top_genes: int | None, log2: bool, scale: bool) -> Any:
+def _ray_options(backend: str, address: str | None, gpus: float | None) -> dict[str, Any] | None:
+    if backend not in ("local", "ray"):
+        raise ValueError(f"--backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "local" and (address is not None or gpus is not None):
+        used = "--address" if address is not None else "--gpus-per-task"
+        raise ValueError(f"{used} only applies to --backend ray; add --backend ray")
+    if gpus is None:
+        return None
+    if gpus < 0:
+        raise ValueError(f"--gpus-per-task must be >= 0, got {gpus}")
+    return {"num_gpus": gpus}
+
+
+def _preprocessing(top_genes: int | None, log2: bool, scale: bool, impute: str | None) -> Any:
     from coxmt.preprocessing import make_rnaseq_preprocessor
 
     if top_genes is not None and top_genes < 1:
         raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=scale)
+    if impute is not None and impute not in ("median", "mean"):
+        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
+    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=scale, impute=impute)
 
 
 def _run(
@@ -144,12 +197,17 @@ def _run(
     top_genes: int | None,
     log2: bool,
     scale: bool,
+    impute: str | None,
     unlabeled: Path | None,
     jobs: int,
     out: Path | None,
     overwrite: bool,
     splits: Path | None,
     progress: bool,
+    backend: str = "local",
+    address: str | None = None,
+    gpus_per_task: float | None = None,
+    ctx: Any = None,
 ) -> Any:
     from coxmt.data import load_survival_table
     from coxmt.experiments import cross_validate
@@ -160,6 +218,8 @@ def _run(
         raise ValueError(f"--folds must be >= 2, got {folds}")
     if splits is None and repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
+    ray_options = _ray_options(backend, address, gpus_per_task)
+    preprocessing = _preprocessing(top_genes, log2, scale, impute)
     table = load_survival_table(
         data,
         time_col=time_col,
@@ -173,10 +233,13 @@ def _run(
         from coxmt.data import read_feature_table
 
         X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+    check_missing_values(table.X, impute, data.name)
+    check_missing_values(X_unl, impute, "" if unlabeled is None else unlabeled.name)
     console.print(
         f"[bold]{data.name}[/bold]: {len(table)} patients, {table.n_events} deaths, "
         f"{table.X.shape[1]} features" + (f", {len(X_unl)} unlabeled" if X_unl is not None else "")
     )
+    note_constant_features(table.X)
     metadata = {
         "path": str(data),
         "time_col": time_col,
@@ -188,6 +251,8 @@ def _run(
         "top_genes": top_genes,
         "log2": log2,
         "scale": scale,
+        "impute": impute,
+        "command": command_line(ctx),
     }
     return cross_validate(
         models,
@@ -197,8 +262,11 @@ def _run(
         n_repeats=repeats,
         random_state=seed,
         X_unlabeled=X_unl,
-        preprocessing=_preprocessing(top_genes, log2, scale),
+        preprocessing=preprocessing,
         n_jobs=jobs,
+        backend=backend,  # type: ignore[arg-type]
+        ray_address=address,
+        ray_options=ray_options,
         results_dir=out,
         ids=None,  # table.X is indexed by the patient IDs (row numbers without --id-col)
         splits=splits,
@@ -224,10 +292,26 @@ _TOP = typer.Option(
 )
 _LOG2 = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only).")
 _SCALE = typer.Option(True, help="Standardise features (fitted on each training fold).")
+_IMPUTE = typer.Option(None, help=IMPUTE_HELP)
 _UNL = typer.Option(
     None, help="Table of unlabeled patients (features only) for semi-supervised models."
 )
 _JOBS = typer.Option(1, help="Worker processes (one thread each); -1 = all CPUs.")
+_BACKEND = typer.Option(
+    "local",
+    help="Where the fits run: local (this machine, see --jobs) or ray (one Ray task per "
+    "model x repeat x fold on a Ray cluster; pip install 'coxmt[ray]').",
+)
+_ADDRESS = typer.Option(
+    None,
+    help="Ray cluster address for --backend ray (auto, HOST:6379, ray://HOST:10001); "
+    "default: $RAY_ADDRESS, else Ray on this machine.",
+)
+_GPUS = typer.Option(
+    None,
+    help="GPUs each Ray task reserves (e.g. 0.25: four fits share a GPU and models with "
+    "device auto use it); default 0.",
+)
 _OUT = typer.Option(
     None, help="Results folder (config, splits, results, predictions); re-running resumes."
 )
@@ -244,6 +328,7 @@ _PROGRESS = typer.Option(True, help="Show a progress bar.")
 
 @cli_errors
 def cv(
+    ctx: typer.Context,
     data: Path = _DATA,
     time_col: str = _TIME,
     event_col: str = _EVENT,
@@ -257,8 +342,12 @@ def cv(
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
     scale: bool = _SCALE,
+    impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
     jobs: int = _JOBS,
+    backend: str = _BACKEND,
+    address: str | None = _ADDRESS,
+    gpus_per_task: float | None = _GPUS,
     out: Path | None = _OUT,
     overwrite: bool = _OVERWRITE,
     splits: Path | None = _SPLITS,
@@ -280,8 +369,9 @@ def cv(
         estimators,
         data=data, time_col=time_col, event_col=event_col, event_means=event_means,
         features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
-        top_genes=top_genes, log2=log2, scale=scale, unlabeled=unlabeled, jobs=jobs,
-        out=out, overwrite=overwrite, splits=splits, progress=progress,
+        top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
+        jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
+        out=out, overwrite=overwrite, splits=splits, progress=progress, ctx=ctx,
     )  # fmt: skip
     print_cv_summary(results, reference=ref)
     if out is not None:
@@ -290,6 +380,7 @@ def cv(
 
 @cli_errors
 def sweep(
+    ctx: typer.Context,
     data: Path = _DATA,
     time_col: str = _TIME,
     event_col: str = _EVENT,
@@ -306,8 +397,12 @@ def sweep(
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
     scale: bool = _SCALE,
+    impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
     jobs: int = _JOBS,
+    backend: str = _BACKEND,
+    address: str | None = _ADDRESS,
+    gpus_per_task: float | None = _GPUS,
     out: Path | None = _OUT,
     overwrite: bool = _OVERWRITE,
     splits: Path | None = _SPLITS,
@@ -330,8 +425,9 @@ def sweep(
         models,
         data=data, time_col=time_col, event_col=event_col, event_means=event_means,
         features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
-        top_genes=top_genes, log2=log2, scale=scale, unlabeled=unlabeled, jobs=jobs,
-        out=out, overwrite=overwrite, splits=splits, progress=progress,
+        top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
+        jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
+        out=out, overwrite=overwrite, splits=splits, progress=progress, ctx=ctx,
     )  # fmt: skip
     print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
     if out is not None:

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from coxmt._validation import check_features, check_survival_target, format_rows
+from coxmt._validation import (
+    check_aligned_ids,
+    check_features,
+    check_survival_target,
+    format_rows,
+)
 from coxmt.experiments._evaluate import IBS_QUANTILES, N_IBS_TIMES, UNO_TAU_QUANTILE
 from coxmt.experiments._splits import (
     Split,
@@ -233,6 +238,8 @@ def cross_validate(
     preprocessing: Any = None,
     backend: Literal["local", "ray"] = "local",
     n_jobs: int = 1,
+    ray_address: str | None = None,
+    ray_options: Mapping[str, Any] | None = None,
     results_dir: str | os.PathLike[str] | None = None,
     ids: Any = None,
     splits: Any = None,
@@ -281,14 +288,24 @@ def cross_validate(
         fitted on the labeled training rows only, then used to transform the test
         rows and ``X_unlabeled``.
     backend : {"local", "ray"}, default "local"
-        ``"local"``: this machine (see ``n_jobs``). ``"ray"``: one ``ray.remote`` task
-        (one CPU) per model x repeat x fold on the current Ray cluster (needs
-        ``pip install coxmt[ray]``; ``n_jobs`` is ignored).
+        ``"local"``: this machine (see ``n_jobs``). ``"ray"``: one Ray task per
+        model x repeat x fold on a Ray cluster (needs ``pip install coxmt[ray]``;
+        ``n_jobs`` is ignored). Each task asks for one CPU, and one GPU when the
+        estimator's ``device`` is ``"cuda"``; a task whose worker dies is retried
+        (Ray's ``max_retries``, default 3). Results equal those of the local backend.
     n_jobs : int, default 1
         1 runs in this process; N > 1 uses N worker processes (``spawn``) with one
         thread each; -1 uses all CPUs. Results equal those of ``n_jobs=1`` bit for bit
         when this process also runs torch/BLAS on one thread (``OMP_NUM_THREADS=1``).
         Scripts using ``n_jobs > 1`` need the ``if __name__ == "__main__":`` guard.
+    ray_address : str, optional
+        Ray cluster to use with ``backend="ray"`` (``"auto"``, ``"10.0.0.1:6379"``,
+        ``"ray://head:10001"``) when this process is not connected yet; None uses
+        ``RAY_ADDRESS`` if set, else starts Ray on this machine.
+    ray_options : dict, optional
+        Ray task options overriding the defaults, e.g. ``{"num_gpus": 0.25}`` (four
+        fits share a GPU; models with ``device="auto"`` then run on it),
+        ``{"num_cpus": 4}`` (torch uses 4 threads) or ``{"max_retries": 5}``.
     results_dir : path, optional
         Folder for ``config.json``, ``splits.csv``, ``results.csv``,
         ``predictions.csv`` and ``parts/`` (one file per finished model x repeat x
@@ -371,6 +388,7 @@ def cross_validate(
     X_checked = check_features(X, allow_nan=allow_nan)
     n = X_checked.shape[0]
     data_X = X if isinstance(X, pd.DataFrame) else X_checked
+    y = check_aligned_ids(X, y)
     event, time = check_survival_target(y, n_samples=n, min_samples=2)
     index, real_ids = _resolve_ids(ids, X, n)
     Xu = _check_unlabeled(X_unlabeled, data_X, allow_nan)
@@ -485,7 +503,7 @@ def cross_validate(
     data = CVData(data_X, event, time, Xu)
     try:
         if backend == "ray":
-            run_ray(todo, data, on_done)
+            run_ray(todo, data, on_done, address=ray_address, options=ray_options)
         else:
             run_local(todo, data, n_jobs, on_done)
     finally:

@@ -131,6 +131,14 @@ def make_splits(
         raise ValueError(f"n_repeats must be >= 1, got {n_repeats}")
     if n < n_splits:
         raise ValueError(f"cannot make {n_splits} folds from {n} samples; use n_splits <= {n}")
+    n_events = int(event.sum())
+    if n_splits > max(n_events, n - n_events):
+        raise ValueError(
+            f"cannot make {n_splits} folds stratified on the event: there are only {n_events} "
+            f"deaths and {n - n_events} censored patients, and stratified K-fold needs at least "
+            f"n_splits patients in one of the two groups; use at most "
+            f"{max(2, max(n_events, n - n_events))} folds"
+        )
     splits = []
     for r in range(n_repeats):
         cv = StratifiedKFold(n_splits, shuffle=True, random_state=derive_seed(random_state, r))
@@ -151,6 +159,14 @@ def check_training_events(splits: Sequence[Split], event: np.ndarray) -> None:
     if bad:
         shown = ", ".join(f"repeat {r} fold {k}" for r, k in bad[:10])
         n_folds = len({s.fold for s in splits})
+        if int(event.sum()) < 2:
+            raise ValueError(
+                f"the training set of {shown}{' ...' if len(bad) > 10 else ''} has no event: "
+                f"there are only {int(event.sum())} deaths among {event.size} patients, which "
+                "fewer folds cannot fix: cross-validation needs at least 2 deaths (one in each "
+                "training set) to fit a Cox model. Add patients with observed events, or check "
+                "the event column's convention (1 = death observed)"
+            )
         raise ValueError(
             f"the training set of {shown}{' ...' if len(bad) > 10 else ''} has no event "
             f"(only {int(event.sum())} deaths among {event.size} patients), so a Cox model "

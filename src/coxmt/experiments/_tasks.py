@@ -12,7 +12,7 @@ import inspect
 import multiprocessing
 import os
 import time as _time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +27,13 @@ __all__ = [
     "CVData",
     "Task",
     "accepts_unlabeled",
+    "init_ray",
+    "ray_task_options",
     "run_local",
     "run_ray",
     "run_task",
     "set_random_state",
+    "uses_cuda",
 ]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -229,25 +232,103 @@ def run_local(
 
 
 # ----------------------------------------------------------------------------- ray backend
-def _ray_task(task: Task, data: CVData) -> dict[str, Any]:
+def _ray_task(task: Task, data: CVData, n_threads: int = 1) -> dict[str, Any]:
     _limit_threads()
+    if n_threads > 1:  # the task reserved several CPUs: let torch and BLAS use them
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n_threads)
+        torch.set_num_threads(n_threads)
     return run_task(task, data)
 
 
-def run_ray(tasks: Sequence[Task], data: CVData, on_done: Callable[[dict[str, Any]], None]) -> None:
-    """Run each task as a ``ray.remote`` task (one CPU each) on the current Ray cluster."""
+def uses_cuda(estimator: Any) -> bool:
+    """Whether any ``device`` / ``*__device`` parameter of ``estimator`` names a CUDA device."""
+    if not hasattr(estimator, "get_params"):
+        return False
+    try:
+        params = estimator.get_params(deep=True)
+    except TypeError:
+        return False
+    return any(
+        (k == "device" or k.endswith("__device")) and str(v).startswith("cuda")
+        for k, v in params.items()
+    )
+
+
+def ray_task_options(task: Task, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Ray options of one task beyond ``num_cpus=1``: ``num_gpus=1`` for CUDA estimators,
+    then the user's ``options`` (``num_cpus``, ``num_gpus``, ``max_retries``, ``memory``, ...)."""
+    out: dict[str, Any] = {}
+    if uses_cuda(task.estimator):
+        out["num_gpus"] = 1
+    out.update(options or {})
+    return out
+
+
+def init_ray(address: str | None = None) -> None:
+    """Connect to the Ray cluster at ``address`` unless this process already is.
+
+    ``address=None`` uses ``RAY_ADDRESS`` when set, else starts Ray on this machine.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=False)
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+    ray.init(**kwargs)
+
+
+def _raise_cause(exc: BaseException) -> None:
+    """Re-raise the user-level exception a Ray task failed with (e.g. a ValueError)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, Exception):
+        raise cause from None
+
+
+def run_ray(
+    tasks: Sequence[Task],
+    data: CVData,
+    on_done: Callable[[dict[str, Any]], None],
+    *,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Run each task as a Ray task on the cluster at ``address`` (see :func:`init_ray`).
+
+    Tasks ask for one CPU each, and one GPU when the estimator's ``device`` is
+    CUDA; ``options`` override or add Ray task options (e.g. ``{"num_gpus": 0.25,
+    "max_retries": 5}``). The data are put in the object store once. A task whose
+    worker process dies is retried (``max_retries``, Ray's default 3); finished
+    tasks are handed to ``on_done`` as they complete, so an interrupted run loses
+    only the tasks in flight.
+    """
+    import ray
+
+    if not tasks:
+        return
+    init_ray(address)
     data_ref = ray.put(data)
     remote = ray.remote(num_cpus=1)(_ray_task)
-    pending = [remote.remote(t, data_ref) for t in tasks]
+    pending = []
+    for t in tasks:
+        opts = ray_task_options(t, options)
+        fn = remote.options(**opts) if opts else remote
+        n_threads = max(1, int(opts.get("num_cpus", 1)))
+        pending.append(fn.remote(t, data_ref, n_threads))
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for ref in ready:
-                on_done(ray.get(ref))
+                try:
+                    part = ray.get(ref)
+                except Exception as exc:
+                    _raise_cause(exc)
+                    raise
+                on_done(part)
     except BaseException:
         for ref in pending:
             ray.cancel(ref)

@@ -8,8 +8,6 @@ only when complete (temporary file + atomic rename).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coxmt._atomic import atomic_path
 from coxmt._validation import format_rows
 
 __all__ = ["auto_chunk_rows", "iter_table_chunks", "predict_table"]
@@ -317,12 +316,9 @@ def predict_table(
     rows_per_chunk = auto_chunk_rows(n_cols) if chunk_rows is None else int(chunk_rows)
     t_grid = None if not times else np.asarray(times, dtype=np.float64)
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     n_total = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(out) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             for i, chunk in enumerate(iter_table_chunks(data, rows_per_chunk, sep, read)):
                 chunk.columns = [str(c) for c in chunk.columns]
                 ids = None if id_col is None else chunk[id_col].to_numpy()
@@ -344,13 +340,6 @@ def predict_table(
                 res.to_csv(fh, header=(i == 0), index=False)
                 n_total += len(res)
                 del chunk, X, res
-            fh.flush()
-            os.fsync(fh.fileno())
         if n_total == 0:
             raise ValueError(f"{str(data)!r} has a header but no rows to score")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; predictions are meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return n_total

@@ -23,7 +23,6 @@ all-``True`` row, which the models replace by a learned "missing" token.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -526,20 +525,14 @@ def write_attention_h5(
             "scores contain NaN or infinite values at positions "
             f"{np.flatnonzero(~np.isfinite(s))[:10].tolist()}"
         )
+    from coxmt._atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("coords", data=np.rint(xy).astype(np.int64))
-            f.create_dataset("attention", data=s.astype(np.float32))
-            f.attrs["model"] = str(model)
-            f.attrs["coxmt_attention_version"] = ATTENTION_FILE_VERSION
-            for key, value in (attrs or {}).items():
-                f.attrs[str(key)] = "none" if value is None else value
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("coords", data=np.rint(xy).astype(np.int64))
+        f.create_dataset("attention", data=s.astype(np.float32))
+        f.attrs["model"] = str(model)
+        f.attrs["coxmt_attention_version"] = ATTENTION_FILE_VERSION
+        for key, value in (attrs or {}).items():
+            f.attrs[str(key)] = "none" if value is None else value
     return path

@@ -10,14 +10,13 @@ exists is complete.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from coxmt._atomic import atomic_path
 from coxmt.wsi._deps import _require
 
 __all__ = [
@@ -33,19 +32,9 @@ __all__ = [
 FEATURE_FILE_VERSION = 1
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _atomic_path(path: Path) -> contextlib.AbstractContextManager[Path]:
+    """Temporary path beside ``path``, renamed to ``path`` when the block succeeds."""
+    return atomic_path(path)
 
 
 def _attr_value(value: Any) -> Any:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,42 @@ from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import check_features, check_survival_target
 from coxmt.baseline import BreslowBaseline
-from coxmt.nn.mlp import CoxMLP
+from coxmt.nn.mlp import CoxMLP, check_architecture
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
+from coxmt.training.engine import EngineResult, ModelData, ModelSpec, train_stacked
 from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.objectives import Objective
 
-__all__ = ["BaseCoxNetwork", "align_features", "resolve_device"]
+__all__ = ["PRECISIONS", "BaseCoxNetwork", "align_features", "compute_settings", "resolve_device"]
 
 PREDICT_CHUNK_ROWS = 65_536
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextmanager
+def compute_settings(
+    device: torch.device, precision: str = "fp32", n_threads: int | None = None
+) -> Iterator[None]:
+    """Temporarily apply a matmul precision and a CPU thread count, then restore them.
+
+    ``"tf32"`` lets CUDA matmuls use TensorFloat-32 (no effect on CPU); ``"bf16"``
+    is applied by the callers (bfloat16 matmul inputs). ``n_threads`` sets
+    ``torch.set_num_threads`` for the duration (process-wide: do not fit models
+    in several Python threads with different ``n_threads`` at once).
+    """
+    old_threads = torch.get_num_threads()
+    old_precision = torch.get_float32_matmul_precision()
+    try:
+        if n_threads is not None:
+            torch.set_num_threads(int(n_threads))
+        if precision == "tf32" and device.type == "cuda":
+            torch.set_float32_matmul_precision("high")
+        yield
+    finally:
+        if n_threads is not None:
+            torch.set_num_threads(old_threads)
+        if precision == "tf32" and device.type == "cuda":
+            torch.set_float32_matmul_precision(old_precision)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -39,7 +68,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def align_features(
-    X: Any, feature_names: Sequence[str] | None, *, name: str = "X", fill_missing: float | None = None
+    X: Any,
+    feature_names: Sequence[str] | None,
+    *,
+    name: str = "X",
+    fill_missing: float | None = None,
 ) -> Any:
     """Reorder DataFrame columns to ``feature_names`` (by name).
 
@@ -69,7 +102,7 @@ def align_features(
     return X.loc[:, names]
 
 
-class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
+class BaseCoxNetwork(BaseEstimator):
     """Base class: validation, the training loop, prediction, survival functions.
 
     Subclasses implement :meth:`_build_objective` (what is optimised) and
@@ -87,6 +120,13 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
 
     def _predictor(self, objective: Objective) -> torch.nn.Module:
         return next(iter(objective.eval_modules().values()))
+
+    def _engine_spec(self, seed: int) -> ModelSpec | None:
+        """Settings for the stacked full-batch engine; None trains with :class:`Trainer`."""
+        return None
+
+    def _mm_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self._precision() == "bf16" else torch.float32
 
     # -- helpers ----------------------------------------------------------------------
     def _hidden_sizes(self, n_features: int) -> tuple[int, ...]:
@@ -111,6 +151,13 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
+        check_architecture((), self.activation, self.dropout)
+        precision = self._precision()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        n_threads = getattr(self, "n_threads", None)
+        if n_threads is not None and int(n_threads) < 1:
+            raise ValueError(f"n_threads must be None or >= 1, got {n_threads}")
 
     def _prepare_X(self, X: Any, *, name: str = "X", fit: bool = False) -> np.ndarray:
         if fit:
@@ -158,10 +205,27 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
             Xu = self._prepare_X(X_unlabeled, name="X_unlabeled")
         self.device_ = resolve_device(self.device)
         seed = self._seed()
-        dtype = torch.float32
-        dev = self.device_
+        tr_idx, val_idx = self._validation_split(event, seed)
+        check_architecture(self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout)
+        spec = self._engine_spec(seed)
+        with compute_settings(self.device_, self._precision(), getattr(self, "n_threads", None)):
+            if spec is not None and self._full_batch(len(tr_idx)):
+                self._fit_engine(spec, Xa, Xu, event, time, tr_idx, val_idx)
+            else:
+                self._fit_trainer(seed, Xa, Xu, event, time, tr_idx, val_idx)
+        self._fit_baseline(Xa, event, time)
+        return self
 
-        tr_idx = np.arange(len(time))
+    def _precision(self) -> str:
+        """The matmul precision in use ("fp32" for estimators without the parameter)."""
+        return str(getattr(self, "precision", "fp32"))
+
+    def _full_batch(self, n_train: int) -> bool:
+        return self.batch_size is None or int(self.batch_size) >= n_train
+
+    def _validation_split(self, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and early-stopping validation rows (stratified on events)."""
+        tr_idx = np.arange(len(event))
         val_idx = np.array([], dtype=np.int64)
         if self.early_stopping:
             if event.sum() < 4:
@@ -173,6 +237,80 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
                 tr_idx, test_size=self.validation_fraction, stratify=event, random_state=seed
             )
             tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
+        return tr_idx, val_idx
+
+    def _fit_baseline(self, Xa: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+        self.baseline_ = BreslowBaseline().fit(self._risk(Xa), event, time)
+        self.unique_times_ = self.baseline_.unique_times_
+
+    def _set_engine_result(self, result: EngineResult, k: int) -> None:
+        """Fitted attributes from model ``k`` of a :func:`train_stacked` result."""
+        self.module_ = result.params[k].to_module(0, self.activation, self.dropout)
+        self.history_ = pd.DataFrame(result.history[k])
+        self.n_epochs_ = result.n_epochs[k]
+        self.best_epoch_ = result.best_epoch[k]
+
+    def _progress(self) -> Any:
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=int(self.max_epochs), desc=type(self).__name__, leave=False)
+
+    def _fit_engine(
+        self,
+        spec: ModelSpec,
+        Xa: np.ndarray,
+        Xu: np.ndarray | None,
+        event: np.ndarray,
+        time: np.ndarray,
+        tr_idx: np.ndarray,
+        val_idx: np.ndarray,
+    ) -> None:
+        """Full-batch training with :func:`coxmt.training.engine.train_stacked`."""
+        dev = self.device_
+        x = Xa if Xu is None or not spec.mean_teacher else np.concatenate([Xa, Xu])
+        x_t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=dev)
+        n = Xa.shape[0]
+        data = ModelData(
+            labeled=tr_idx,
+            event=event[tr_idx],
+            time=time[tr_idx],
+            unlabeled=np.arange(n, x.shape[0], dtype=np.int64),
+            val=val_idx,
+            event_val=event[val_idx],
+            time_val=time[val_idx],
+        )
+        bar = self._progress()
+        try:
+            result = train_stacked(
+                x_t,
+                [spec],
+                [data],
+                hidden=self._hidden_sizes(Xa.shape[1]),
+                activation=self.activation,
+                ties=self.ties,
+                mm_dtype=self._mm_dtype(),
+                on_epoch=None if bar is None else (lambda e: bar.update(1)),
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        self._set_engine_result(result, 0)
+
+    def _fit_trainer(
+        self,
+        seed: int,
+        Xa: np.ndarray,
+        Xu: np.ndarray | None,
+        event: np.ndarray,
+        time: np.ndarray,
+        tr_idx: np.ndarray,
+        val_idx: np.ndarray,
+    ) -> None:
+        """Training with the generic :class:`~coxmt.training.Trainer` (mini-batches)."""
+        dev = self.device_
+        dtype = torch.float32
 
         def to_t(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
@@ -199,6 +337,7 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
                 objective.trainable().parameters(),
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
+                fused=dev.type in ("cpu", "cuda"),
             )
             callbacks: list[Callback] = []
             if self.early_stopping:
@@ -216,27 +355,29 @@ class BaseCoxNetwork(BaseEstimator):  # type: ignore[misc]
             trainer.fit(data)
         predictor = self._predictor(objective)
         predictor.eval()
-        self.module_ = predictor
+        self.module_ = predictor  # type: ignore[assignment]
         self.history_ = pd.DataFrame(trainer.history)
         self.n_epochs_ = len(trainer.history)
         self.best_epoch_ = trainer.best_epoch
-        self.baseline_ = BreslowBaseline().fit(self._risk(Xa), event, time)
-        self.unique_times_ = self.baseline_.unique_times_
-        return self
 
     @torch.no_grad()
     def _risk(self, Xa: np.ndarray) -> np.ndarray:
         module = self.module_
         module.eval()
         dev = next(module.parameters()).device
+        precision = self._precision()
+        autocast = precision == "bf16" and dev.type in ("cpu", "cuda")
         out = []
-        for start in range(0, Xa.shape[0], PREDICT_CHUNK_ROWS):
-            chunk = torch.as_tensor(
-                np.ascontiguousarray(Xa[start : start + PREDICT_CHUNK_ROWS]),
-                dtype=torch.float32,
-                device=dev,
-            )
-            out.append(module(chunk).double().cpu().numpy())
+        with compute_settings(dev, precision, getattr(self, "n_threads", None)):
+            for start in range(0, Xa.shape[0], PREDICT_CHUNK_ROWS):
+                chunk = torch.as_tensor(
+                    np.ascontiguousarray(Xa[start : start + PREDICT_CHUNK_ROWS]),
+                    dtype=torch.float32,
+                    device=dev,
+                )
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                    risk = module(chunk)
+                out.append(risk.double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
     def predict(self, X: Any) -> np.ndarray:

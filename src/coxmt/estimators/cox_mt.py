@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.nn.mlp import CoxMLP
+from coxmt.training.engine import ModelSpec
 from coxmt.training.mean_teacher import CONSISTENCY_SETS, MeanTeacherObjective
 from coxmt.training.objectives import Objective
 
@@ -23,6 +24,14 @@ class CoxMT(BaseCoxNetwork):
     ``consistency_weight`` as ``exp(-5 (1 - t)^2)``. The teacher (same
     architecture, independent input noise) is the exponential moving average of the
     student, ``alpha_t = min(1 - 1/(step + 1), ema_decay)``, and predicts by default.
+
+    Full-batch training (``batch_size=None``) runs on stacked tensors
+    (:mod:`coxmt.training.engine`): when the first hidden layer is at most half as
+    wide as the input, the Gaussian input noise is drawn after that layer with the
+    same distribution of values and gradients (:mod:`coxmt.training.noise`), and
+    the teacher's first-layer pre-activations are the moving average of the
+    student's. :func:`coxmt.training.fit_many` trains several models (folds,
+    seeds, settings) in one batched pass.
 
     Parameters
     ----------
@@ -53,6 +62,10 @@ class CoxMT(BaseCoxNetwork):
     predict_with : {"teacher", "student"}, default "teacher"
     random_state : int or None, default None
     device : str, default "auto"
+    precision : {"fp32", "tf32", "bf16"}, default "fp32"
+        Matmul precision in fit and predict (see :class:`~coxmt.CoxNnet`).
+    n_threads : int or None, default None
+        CPU threads for fit and predict; None keeps the current setting.
     verbose : bool, default False
 
     Examples
@@ -90,6 +103,8 @@ class CoxMT(BaseCoxNetwork):
         predict_with: str = "teacher",
         random_state: int | None = None,
         device: str = "auto",
+        precision: str = "fp32",
+        n_threads: int | None = None,
         verbose: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -111,6 +126,8 @@ class CoxMT(BaseCoxNetwork):
         self.predict_with = predict_with
         self.random_state = random_state
         self.device = device
+        self.precision = precision
+        self.n_threads = n_threads
         self.verbose = verbose
 
     def _check_params(self) -> None:
@@ -143,5 +160,22 @@ class CoxMT(BaseCoxNetwork):
             rampup_epochs=self.rampup_epochs,
             consistency_on=self.consistency_on,
             ties=self.ties,
+            predict_with=self.predict_with,
+        )
+
+    def _engine_spec(self, seed: int) -> ModelSpec:
+        return ModelSpec(
+            seed=seed,
+            learning_rate=float(self.learning_rate),
+            weight_decay=float(self.weight_decay),
+            dropout=float(self.dropout),
+            max_epochs=int(self.max_epochs),
+            patience=int(self.n_iter_no_change) if self.early_stopping else None,
+            mean_teacher=True,
+            noise_std=float(self.noise_std),
+            ema_decay=float(self.ema_decay),
+            consistency_weight=float(self.consistency_weight),
+            rampup_epochs=int(self.rampup_epochs),
+            consistency_on=self.consistency_on,
             predict_with=self.predict_with,
         )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.nn.mlp import CoxMLP
+from coxmt.training.engine import ModelSpec
 from coxmt.training.objectives import CoxObjective, Objective
 
 __all__ = ["CoxNnet"]
@@ -16,6 +17,9 @@ class CoxNnet(BaseCoxNetwork):
 
     Trained on the Cox negative partial log-likelihood of the labeled patients
     only (censored patients enter through the risk sets; ``X_unlabeled`` is ignored).
+    Full-batch training runs on the fast stacked path of
+    :mod:`coxmt.training.engine`; :func:`coxmt.training.fit_many` trains several
+    models (folds, seeds, settings) in one batched pass.
 
     Parameters
     ----------
@@ -42,6 +46,13 @@ class CoxNnet(BaseCoxNetwork):
         Seed; the same seed gives the same predictions on CPU, bit for bit.
     device : str, default "auto"
         "auto" uses CUDA when available.
+    precision : {"fp32", "tf32", "bf16"}, default "fp32"
+        Matmul precision in fit and predict: "tf32" lets CUDA matmuls use
+        TensorFloat-32 (no effect on CPU); "bf16" runs the first layer's matmuls
+        (the bulk of the work) with bfloat16 inputs and float32 accumulation.
+    n_threads : int or None, default None
+        CPU threads for fit and predict (``torch.set_num_threads``, restored
+        afterwards); None keeps the current setting.
     verbose : bool, default False
         Show a progress bar.
 
@@ -74,6 +85,8 @@ class CoxNnet(BaseCoxNetwork):
         ties: str = "efron",
         random_state: int | None = None,
         device: str = "auto",
+        precision: str = "fp32",
+        n_threads: int | None = None,
         verbose: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -89,6 +102,8 @@ class CoxNnet(BaseCoxNetwork):
         self.ties = ties
         self.random_state = random_state
         self.device = device
+        self.precision = precision
+        self.n_threads = n_threads
         self.verbose = verbose
 
     def _default_hidden(self, n_features: int) -> tuple[int, ...]:
@@ -96,3 +111,13 @@ class CoxNnet(BaseCoxNetwork):
 
     def _build_objective(self, module: CoxMLP) -> Objective:
         return CoxObjective(module, ties=self.ties)
+
+    def _engine_spec(self, seed: int) -> ModelSpec:
+        return ModelSpec(
+            seed=seed,
+            learning_rate=float(self.learning_rate),
+            weight_decay=float(self.weight_decay),
+            dropout=float(self.dropout),
+            max_epochs=int(self.max_epochs),
+            patience=int(self.n_iter_no_change) if self.early_stopping else None,
+        )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "CoxMLP"]
+__all__ = ["ACTIVATIONS", "CoxMLP", "check_architecture"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -18,6 +18,26 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
     "sigmoid": nn.Sigmoid,
 }
+
+
+def check_architecture(
+    hidden_layer_sizes: Sequence[int], activation: str, dropout: float
+) -> tuple[int, ...]:
+    """Validate an MLP's hyperparameters; returns the hidden widths as ints.
+
+    Examples
+    --------
+    >>> check_architecture((8, 4), "tanh", 0.2)
+    (8, 4)
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    sizes = tuple(int(h) for h in hidden_layer_sizes)
+    if any(h < 1 for h in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+    return sizes
 
 
 class CoxMLP(nn.Module):
@@ -53,15 +73,7 @@ class CoxMLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        sizes = [int(h) for h in hidden_layer_sizes]
-        if any(h < 1 for h in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {tuple(sizes)}")
+        sizes = check_architecture(hidden_layer_sizes, activation, dropout)
         layers: list[nn.Module] = []
         d = int(n_features)
         for h in sizes:

@@ -1,5 +1,6 @@
 """Training: the loop, its objectives (supervised Cox, Mean Teacher) and callbacks."""
 
+from coxmt.training.batched import fit_many
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.mean_teacher import MeanTeacherObjective, ema_update, sigmoid_rampup
@@ -15,5 +16,6 @@ __all__ = [
     "Trainer",
     "TrainingData",
     "ema_update",
+    "fit_many",
     "sigmoid_rampup",
 ]

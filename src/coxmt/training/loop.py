@@ -105,22 +105,39 @@ class Trainer:
             idx = torch.as_tensor(idx_np, device=data.x.device)
             yield Batch(data.x[idx], data.event[idx], data.time[idx], xu_b)
 
-    def train_step(self, batch: Batch, epoch: int) -> dict[str, float]:
-        """One optimiser step on ``batch``; returns the step's logs."""
-        self.objective.trainable().train()
-        for m in self.objective.eval_modules().values():
-            m.train()
+    def train_step(self, batch: Batch, epoch: int) -> dict[str, Any]:
+        """One optimiser step on ``batch``; returns the step's logs.
+
+        Log values may be 0-d tensors (converted to floats once per epoch, so that
+        a GPU is not synchronised at every step).
+        """
         self.optimizer.zero_grad(set_to_none=True)
         loss, logs = self.objective.compute_loss(batch, epoch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss became {float(loss)} at epoch {epoch}; lower learning_rate "
-                "or check the inputs for extreme values (scale the features)"
-            )
         loss.backward()
         self.optimizer.step()
         self.objective.after_step(self.step)
         self.step += 1
+        return {"loss": loss.detach(), **logs}
+
+    @staticmethod
+    def _epoch_logs(sums: dict[str, Any], n_steps: int, epoch: int) -> dict[str, float]:
+        """Mean logs of the epoch as floats (one device synchronisation per epoch)."""
+        keys = list(sums)
+        tensors = [k for k in keys if isinstance(sums[k], torch.Tensor)]
+        values = dict.fromkeys(keys, 0.0)
+        if tensors:
+            stacked = (
+                torch.stack([sums[k].detach().float().reshape(()) for k in tensors]).cpu().tolist()
+            )
+            values.update(zip(tensors, stacked, strict=True))
+        values.update({k: float(v) for k, v in sums.items() if k not in tensors})
+        logs = {k: values[k] / n_steps for k in keys}
+        loss = logs.get("loss", 0.0)
+        if loss != loss or loss in (float("inf"), float("-inf")):
+            raise FloatingPointError(
+                f"training loss became {loss} at epoch {epoch}; lower learning_rate "
+                "or check the inputs for extreme values (scale the features)"
+            )
         return logs
 
     @torch.no_grad()
@@ -148,13 +165,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         for epoch in range(self.max_epochs):
-            sums: dict[str, float] = {}
+            self.objective.trainable().train()
+            for m in self.objective.eval_modules().values():
+                m.train()
+            sums: dict[str, Any] = {}
             n_steps = 0
             for batch in self.batches(data):
                 for k, v in self.train_step(batch, epoch).items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    sums[k] = sums[k] + v if k in sums else v
                 n_steps += 1
-            logs = {k: v / max(n_steps, 1) for k, v in sums.items()}
+            logs = self._epoch_logs(sums, max(n_steps, 1), epoch)
             logs.update(self.validate(data))
             logs["epoch"] = float(epoch)
             self.history.append(logs)

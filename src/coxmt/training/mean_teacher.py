@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,8 +46,8 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) 
     Buffers are copied. Returns the ``a`` used.
     """
     alpha = min(1.0 - 1.0 / (step + 1), decay)
-    t_params = list(teacher.parameters())
-    s_params = list(student.parameters())
+    t_params: list[torch.Tensor] = list(teacher.parameters())
+    s_params: list[torch.Tensor] = list(student.parameters())
     if t_params:
         torch._foreach_lerp_(t_params, s_params, 1.0 - alpha)
     for tb, sb in zip(teacher.buffers(), student.buffers(), strict=True):
@@ -126,7 +127,7 @@ class MeanTeacherObjective:
             lab = torch.zeros_like(event, dtype=torch.bool)
         return torch.cat([lab, unl])
 
-    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
         n_lab = batch.x.shape[0]
         xu = batch.x_unlabeled
         n_unl = 0 if xu is None else xu.shape[0]
@@ -134,7 +135,11 @@ class MeanTeacherObjective:
         # one student pass over labeled + unlabeled rows, noise drawn per row
         student_risk = self.student(_noisy(x_all, self.noise_std))
         sup = neg_partial_log_likelihood(
-            student_risk[:n_lab], batch.event, batch.time, ties=self.ties, validate=False  # type: ignore[arg-type]
+            student_risk[:n_lab],
+            batch.event,
+            batch.time,
+            ties=self.ties,  # type: ignore[arg-type]
+            validate=False,
         )
         w = self.consistency_weight * sigmoid_rampup(epoch, self.rampup_epochs)
         mask = self.consistency_mask(batch.event, n_unl)
@@ -146,9 +151,9 @@ class MeanTeacherObjective:
             cons = consistency_loss(student_risk[mask], teacher_risk)
         loss = sup + w * cons
         return loss, {
-            "loss": float(loss.detach()),
-            "loss_supervised": float(sup.detach()),
-            "loss_consistency": float(cons.detach()),
+            "loss": loss.detach(),
+            "loss_supervised": sup.detach(),
+            "loss_consistency": cons.detach(),
             "consistency_weight": w,
         }
 

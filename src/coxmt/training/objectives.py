@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -40,8 +40,8 @@ class Objective(Protocol):
     def trainable(self) -> nn.Module:
         """Module whose parameters the optimiser updates."""
 
-    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss for one batch and scalar logs."""
+    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Loss for one batch and scalar logs (floats or 0-d tensors)."""
 
     def after_step(self, step: int) -> None:
         """Called after each optimiser step (e.g. the EMA teacher update)."""
@@ -60,12 +60,16 @@ class CoxObjective:
     def trainable(self) -> nn.Module:
         return self.model
 
-    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
         risk = self.model(batch.x)
         loss = neg_partial_log_likelihood(
-            risk, batch.event, batch.time, ties=self.ties, validate=False  # type: ignore[arg-type]
+            risk,
+            batch.event,
+            batch.time,
+            ties=self.ties,  # type: ignore[arg-type]
+            validate=False,
         )
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}
 
     def after_step(self, step: int) -> None:
         return None

@@ -134,7 +134,7 @@ def check_loss(args: argparse.Namespace) -> dict[str, Any]:
     event = torch.rand(n_ref, generator=g) < 0.3
     vals, grads = [], []
     for d in (torch.device("cpu"), dev):
-        r = risk.to(d).requires_grad_(True)
+        r = risk.detach().to(d).clone().requires_grad_(True)
         loss = neg_partial_log_likelihood(r, event.to(d), time_.to(d), reduction="sum")
         loss.backward()
         vals.append(float(loss.detach()))

@@ -27,8 +27,8 @@ __all__ = [
     "sigterm_as_interrupt",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EVENT_HELP = (
     "Meaning of the event column: 'event' = 1 where death was observed, 0 where censored "
@@ -131,6 +131,7 @@ def _warnings_as_lines() -> Iterator[None]:
                         err_console.print(
                             f"[yellow]warning:[/yellow] {escape(_as_options(text))}",
                             highlight=False,
+                            soft_wrap=True,
                         )
                 else:
                     other.append(w)

@@ -45,7 +45,9 @@ def _report_warnings() -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        err_console.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/yellow] {escape(str(w.message))}", highlight=False, soft_wrap=True
+        )
 
 
 def _slides(inputs: list[Path]) -> list[Path]:
@@ -210,7 +212,7 @@ def extract(
     readers: int = typer.Option(4, help="Threads reading patches from the slide."),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ..."),
     amp: bool = typer.Option(True, help="Mixed precision (float16 autocast) on CUDA."),
-    backend: str = typer.Option(
+    encoder_backend: str = typer.Option(
         "auto", help="Model code: auto (timm if it imports), builtin, timm."
     ),
     model_kwargs: str | None = typer.Option(
@@ -227,17 +229,52 @@ def extract(
     filter_threshold: float | None = typer.Option(None, help="Override the filter's threshold."),
     overwrite: bool = typer.Option(False, help="Redo slides whose feature file already exists."),
     progress: bool = typer.Option(True, help="Show a progress bar per slide."),
+    backend: str = typer.Option(
+        "local",
+        help="Where slides are processed: local (one after another here) or ray (one Ray task "
+        "per slide on a cluster, a GPU each when it has GPUs; needs a shared file system).",
+    ),
+    address: str | None = typer.Option(
+        None, help="Ray cluster address for --backend ray (default: $RAY_ADDRESS, else local)."
+    ),
+    gpus_per_task: float | None = typer.Option(
+        None, help="GPUs per slide task with --backend ray (default: 1 if the cluster has GPUs)."
+    ),
 ) -> None:
     """Extract patch features; writes <slide>.h5 with 'features' (N, D) and 'coords' (N, 2)."""
     from coxmt.wsi import build_encoder, extract_features, load_patch_filter
 
+    if backend in ("auto", "builtin", "timm"):  # the model-code option's former name
+        encoder_backend, backend = backend, "local"
+    if backend not in ("local", "ray"):
+        raise ValueError(
+            f"--backend must be 'local' or 'ray', got {backend!r} (the model code is chosen "
+            "with --encoder-backend)"
+        )
+    if encoder_backend not in ("auto", "builtin", "timm"):
+        raise ValueError(
+            f"--encoder-backend must be auto, builtin or timm, got {encoder_backend!r}"
+        )
+    kwargs = _json_object(model_kwargs, "--model-kwargs")
+    if backend == "ray":
+        _extract_ray(
+            slides, out_dir, encoder, checkpoint, encoder_backend, kwargs, address=address,
+            gpus=gpus_per_task, patches_dir=patches_dir, patch_filter=patch_filter,
+            filter_threshold=filter_threshold, input_size=input_size, device=device,
+            magnification=magnification, patch_size=patch_size,
+            tissue_threshold=tissue_threshold, mpp=mpp, batch_size=batch_size, readers=readers,
+            amp=amp, overwrite=overwrite,
+        )  # fmt: skip
+        return
+    if address is not None or gpus_per_task is not None:
+        raise ValueError("--address and --gpus-per-task only apply to --backend ray")
     enc = build_encoder(
         encoder,
         checkpoint,
         input_size=input_size,
-        backend=cast(Literal["auto", "builtin", "timm"], backend),
+        backend=cast(Literal["auto", "builtin", "timm"], encoder_backend),
         device=device,
-        model_kwargs=_json_object(model_kwargs, "--model-kwargs"),
+        model_kwargs=kwargs,
     )
     chosen = load_patch_filter(patch_filter, threshold=filter_threshold) if patch_filter else None
     console.print(
@@ -278,6 +315,64 @@ def extract(
 
     # extract_features decides on resume itself (complete file, same encoder)
     _each_slide(_slides(slides), out_dir, ".h5", work, skip_existing=False)
+
+
+def _extract_ray(
+    slides: list[Path],
+    out_dir: Path,
+    encoder: str,
+    checkpoint: Path,
+    encoder_backend: str,
+    model_kwargs: dict[str, Any] | None,
+    *,
+    address: str | None,
+    gpus: float | None,
+    patches_dir: Path | None,
+    patch_filter: str | None,
+    filter_threshold: float | None,
+    input_size: int,
+    device: str,
+    **kwargs: Any,
+) -> None:
+    """``coxmt wsi extract --backend ray``: one Ray task per slide."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError("--backend ray needs the ray extra: pip install 'coxmt[ray]'") from None
+    from coxmt.wsi.distributed import SlideOutcome, encoder_spec, extract_slides_ray
+
+    if gpus is not None and gpus < 0:
+        raise ValueError(f"--gpus-per-task must be >= 0, got {gpus}")
+    spec = encoder_spec(
+        encoder, checkpoint, input_size=input_size, backend=encoder_backend, device=device,
+        model_kwargs=model_kwargs,
+    )  # fmt: skip
+    counts = {"done": 0, "skipped": 0}
+
+    def report(outcome: SlideOutcome) -> None:
+        for message in outcome.warnings:
+            err_console.print(
+                f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True
+            )
+        res = outcome.result
+        if res.skipped:
+            counts["skipped"] += 1
+            text = f"[dim]skipped ({res.path.name} exists, {res.n_patches} patches)[/dim]"
+        else:
+            counts["done"] += 1
+            text = escape(f"{res.n_patches} patches -> {res.path.name} ({outcome.device})")
+        console.print(f"{escape(outcome.slide.name)}: {text}", highlight=False)
+
+    extract_slides_ray(
+        _slides(slides), out_dir, spec, patches_dir=patches_dir,
+        patch_filter=patch_filter, filter_threshold=filter_threshold, address=address,
+        num_gpus=gpus, on_result=report, **kwargs,
+    )  # fmt: skip
+    console.print(
+        f"{counts['done']} slide(s) processed, {counts['skipped']} skipped; output in "
+        f"{escape(str(out_dir))}",
+        highlight=False,
+    )
 
 
 @cli_errors

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
 __all__ = ["SurvivalPipeline", "make_survival_pipeline"]
 
 
-class SurvivalPipeline(Pipeline):  # type: ignore[misc]
+class SurvivalPipeline(Pipeline):
     """Pipeline whose ``fit`` accepts ``X_unlabeled`` for a semi-supervised final step.
 
     The preprocessing steps are fitted on the labeled ``X`` only; ``X_unlabeled``
@@ -44,7 +45,15 @@ class SurvivalPipeline(Pipeline):  # type: ignore[misc]
         if len(self.steps) > 1:
             pre = self[:-1]
             Xt = pre.fit_transform(X, y)
-            Xut = pre.transform(X_unlabeled)
+            from coxmt.data.streaming import is_unlabeled_source, open_unlabeled
+
+            if is_unlabeled_source(X_unlabeled):  # out-of-core: transform chunk by chunk
+                names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+                Xut = open_unlabeled(X_unlabeled, feature_names=names).with_transform(
+                    pre.transform
+                )
+            else:
+                Xut = pre.transform(X_unlabeled)
         else:
             Xt, Xut = X, X_unlabeled
         final.fit(Xt, y, X_unlabeled=Xut)

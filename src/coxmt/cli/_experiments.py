@@ -300,7 +300,7 @@ _JOBS = typer.Option(1, help="Worker processes (one thread each); -1 = all CPUs.
 _BACKEND = typer.Option(
     "local",
     help="Where the fits run: local (this machine, see --jobs) or ray (one Ray task per "
-    "model x repeat x fold on a Ray cluster; pip install 'coxmt[ray]').",
+    "model x repeat x fold on a Ray cluster; needs the ray extra of coxmt).",
 )
 _ADDRESS = typer.Option(
     None,

@@ -110,6 +110,7 @@ class BaseCoxNetwork(BaseEstimator):
     """
 
     _save_name = "BaseCoxNetwork"
+    _semi_supervised = False  # whether fit uses X_unlabeled
 
     # -- subclass hooks -------------------------------------------------------------
     def _default_hidden(self, n_features: int) -> tuple[int, ...]:
@@ -172,6 +173,48 @@ class BaseCoxNetwork(BaseEstimator):
         X = align_features(X, None if names is None else list(names), name=name)
         return check_features(X, name=name, n_features=self.n_features_in_)
 
+    def _prepare_unlabeled(self, X_unlabeled: Any) -> tuple[np.ndarray | None, Any]:
+        """``(in-memory unlabeled rows, None)`` or ``(None, source streamed in mini-batches)``.
+
+        Arrays and DataFrames stay in memory unless ``unlabeled_batch_size`` is set;
+        out-of-core inputs (paths, memory maps, h5py/zarr/AnnData/pyarrow objects,
+        :class:`~coxmt.data.streaming.UnlabeledSource`) are opened as sources. Source
+        columns are matched to the training features by name.
+        """
+        from coxmt.data.streaming import ChunkedSource, is_unlabeled_source, open_unlabeled
+
+        if X_unlabeled is None:
+            return None, None
+        batch = getattr(self, "unlabeled_batch_size", None)
+        if batch is None and not is_unlabeled_source(X_unlabeled):
+            return self._prepare_X(X_unlabeled, name="X_unlabeled"), None
+        src = X_unlabeled
+        if not hasattr(src, "iter_batches") or isinstance(src, ChunkedSource):
+            src = open_unlabeled(src)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and src.feature_names is not None:
+            if list(src.feature_names) != list(names):
+                if not isinstance(src, ChunkedSource):
+                    raise ValueError(
+                        "X_unlabeled's feature names differ from the training columns; "
+                        "give the unlabeled rows the same features in the same order"
+                    )
+                src = src.select(list(names))
+        elif int(src.n_features) != self.n_features_in_:
+            raise ValueError(
+                f"X_unlabeled has {src.n_features} features but X has {self.n_features_in_}; "
+                "give the unlabeled patients the same features (store gene names with the "
+                "data to match them by name)"
+            )
+        if not self._semi_supervised or int(src.n_rows) == 0:
+            return None, None
+        if batch is None:  # keep every unlabeled row in memory, as for arrays
+            if isinstance(src, ChunkedSource):
+                return src.to_numpy(), None
+            rows = list(src.iter_batches(int(src.n_rows), np.random.default_rng(0)))
+            return np.concatenate(rows), None
+        return None, src
+
     def _seed(self) -> int:
         if self.random_state is None:
             return int(np.random.default_rng().integers(2**31 - 1))
@@ -189,9 +232,15 @@ class BaseCoxNetwork(BaseEstimator):
             Features of the labeled patients (e.g. preprocessed gene expression).
         y : structured array, DataFrame (event, time) or pair (event, time)
             Outcomes; event 1/True = death observed, 0/False = censored.
-        X_unlabeled : array-like or DataFrame of shape (n_unlabeled, n_features), optional
-            Patients without outcome. Used by semi-supervised models; ignored by
-            supervised ones (with the same columns as ``X``).
+        X_unlabeled : array-like, DataFrame or out-of-core source, optional
+            Patients without outcome (same features as ``X``, matched by name when
+            both have names). Used by semi-supervised models; ignored by supervised
+            ones. Besides arrays, accepts anything
+            :func:`coxmt.data.streaming.open_unlabeled` opens: a ``.h5``, ``.h5ad``
+            (backed), ``.zarr``, ``.parquet`` or ``.npy`` path, an ``np.memmap``, an
+            h5py dataset, zarr array, AnnData or pyarrow dataset; these are read in
+            chunks, and streamed in mini-batches when the model has
+            ``unlabeled_batch_size`` set (else loaded into memory).
 
         Returns
         -------
@@ -200,19 +249,17 @@ class BaseCoxNetwork(BaseEstimator):
         self._check_params()
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
-        Xu = None
-        if X_unlabeled is not None:
-            Xu = self._prepare_X(X_unlabeled, name="X_unlabeled")
+        Xu, stream = self._prepare_unlabeled(X_unlabeled)
         self.device_ = resolve_device(self.device)
         seed = self._seed()
         tr_idx, val_idx = self._validation_split(event, seed)
         check_architecture(self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout)
         spec = self._engine_spec(seed)
         with compute_settings(self.device_, self._precision(), getattr(self, "n_threads", None)):
-            if spec is not None and self._full_batch(len(tr_idx)):
+            if spec is not None and self._full_batch(len(tr_idx)) and stream is None:
                 self._fit_engine(spec, Xa, Xu, event, time, tr_idx, val_idx)
             else:
-                self._fit_trainer(seed, Xa, Xu, event, time, tr_idx, val_idx)
+                self._fit_trainer(seed, Xa, Xu, event, time, tr_idx, val_idx, stream)
         self._fit_baseline(Xa, event, time)
         return self
 
@@ -307,8 +354,13 @@ class BaseCoxNetwork(BaseEstimator):
         time: np.ndarray,
         tr_idx: np.ndarray,
         val_idx: np.ndarray,
+        unlabeled: Any = None,
     ) -> None:
-        """Training with the generic :class:`~coxmt.training.Trainer` (mini-batches)."""
+        """Training with the generic :class:`~coxmt.training.Trainer` (mini-batches).
+
+        ``unlabeled``: a source whose shuffled mini-batches of ``unlabeled_batch_size``
+        rows (drawn with a generator seeded from ``seed``) join the steps one by one.
+        """
         dev = self.device_
         dtype = torch.float32
 
@@ -325,6 +377,14 @@ class BaseCoxNetwork(BaseEstimator):
             data.x_val = to_t(Xa[val_idx])
             data.event_val = event[val_idx]
             data.time_val = time[val_idx]
+        batches = None
+        if unlabeled is not None:
+            from coxmt.data.streaming import stream_batches
+
+            rng_u = np.random.default_rng([seed, 2])  # independent of the labeled batches
+            size = int(self.unlabeled_batch_size)
+            batches = stream_batches(unlabeled, size, rng_u)
+            data.unlabeled_stream = (to_t(b) for b in batches)
 
         devices = [dev.index or 0] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -352,7 +412,11 @@ class BaseCoxNetwork(BaseEstimator):
                 callbacks=callbacks,
                 rng=np.random.default_rng(seed),
             )
-            trainer.fit(data)
+            try:
+                trainer.fit(data)
+            finally:
+                if batches is not None:
+                    batches.close()  # stops the prefetching thread
         predictor = self._predictor(objective)
         predictor.eval()
         self.module_ = predictor  # type: ignore[assignment]

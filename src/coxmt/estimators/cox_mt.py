@@ -60,6 +60,15 @@ class CoxMT(BaseCoxNetwork):
     consistency_on : {"censored+unlabeled", "unlabeled", "all"}, default "censored+unlabeled"
         Which patients enter ``L_u``.
     predict_with : {"teacher", "student"}, default "teacher"
+    unlabeled_batch_size : int or None, default None
+        None = every unlabeled patient joins every step (held in memory). An
+        integer streams the unlabeled patients instead: each step uses the labeled
+        batch (the full labeled set by default, so the Cox loss keeps its exact
+        risk sets) plus the next shuffled mini-batch of this many unlabeled rows,
+        read in chunks with prefetching (:mod:`coxmt.data.streaming`), so
+        ``X_unlabeled`` may be a file far larger than memory (``.h5``, ``.h5ad``,
+        ``.zarr``, ``.parquet``, ``.npy``). Arrays and files holding the same rows
+        give identical models.
     random_state : int or None, default None
     device : str, default "auto"
     precision : {"fp32", "tf32", "bf16"}, default "fp32"
@@ -81,6 +90,7 @@ class CoxMT(BaseCoxNetwork):
     """
 
     _save_name = "CoxMT"
+    _semi_supervised = True
 
     def __init__(
         self,
@@ -101,6 +111,7 @@ class CoxMT(BaseCoxNetwork):
         rampup_epochs: int = 30,
         consistency_on: str = "censored+unlabeled",
         predict_with: str = "teacher",
+        unlabeled_batch_size: int | None = None,
         random_state: int | None = None,
         device: str = "auto",
         precision: str = "fp32",
@@ -124,6 +135,7 @@ class CoxMT(BaseCoxNetwork):
         self.rampup_epochs = rampup_epochs
         self.consistency_on = consistency_on
         self.predict_with = predict_with
+        self.unlabeled_batch_size = unlabeled_batch_size
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -146,6 +158,11 @@ class CoxMT(BaseCoxNetwork):
             raise ValueError(
                 f"predict_with must be 'teacher' or 'student', got {self.predict_with!r}"
             )
+        if self.unlabeled_batch_size is not None and int(self.unlabeled_batch_size) < 1:
+            raise ValueError(
+                f"unlabeled_batch_size must be None (all unlabeled rows at every step) or "
+                f">= 1, got {self.unlabeled_batch_size}"
+            )
 
     def _default_hidden(self, n_features: int) -> tuple[int, ...]:
         w = self._default_width(n_features)
@@ -163,7 +180,9 @@ class CoxMT(BaseCoxNetwork):
             predict_with=self.predict_with,
         )
 
-    def _engine_spec(self, seed: int) -> ModelSpec:
+    def _engine_spec(self, seed: int) -> ModelSpec | None:
+        if self.unlabeled_batch_size is not None:
+            return None  # streamed unlabeled mini-batches: the Trainer path
         return ModelSpec(
             seed=seed,
             learning_rate=float(self.learning_rate),

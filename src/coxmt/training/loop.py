@@ -17,7 +17,12 @@ __all__ = ["Trainer", "TrainingData", "event_balanced_batches"]
 
 @dataclass
 class TrainingData:
-    """Tensors for training, already on the device in the compute dtype."""
+    """Tensors for training, already on the device in the compute dtype.
+
+    ``unlabeled_stream``, when given, is an endless iterator of unlabeled
+    mini-batches (e.g. streamed from disk by :mod:`coxmt.data.streaming`): every
+    optimisation step takes the next one instead of rows of ``x_unlabeled``.
+    """
 
     x: torch.Tensor
     event: torch.Tensor
@@ -26,6 +31,7 @@ class TrainingData:
     x_val: torch.Tensor | None = None
     event_val: np.ndarray | None = None
     time_val: np.ndarray | None = None
+    unlabeled_stream: Iterator[torch.Tensor] | None = None
 
 
 def event_balanced_batches(
@@ -89,20 +95,28 @@ class Trainer:
 
     # -- named steps -----------------------------------------------------------------
     def batches(self, data: TrainingData) -> Iterator[Batch]:
-        """The epoch's batches: the whole training set, or event-balanced mini-batches."""
+        """The epoch's batches: the whole training set, or event-balanced mini-batches.
+
+        Unlabeled rows: all of ``x_unlabeled`` split across the epoch's batches, or
+        the next mini-batch of ``unlabeled_stream`` at every step.
+        """
         n = data.x.shape[0]
+        stream = data.unlabeled_stream
         if self.batch_size is None or self.batch_size >= n:
-            yield Batch(data.x, data.event, data.time, data.x_unlabeled)
+            xu_all = data.x_unlabeled if stream is None else next(stream)
+            yield Batch(data.x, data.event, data.time, xu_all)
             return
         ev = data.event.cpu().numpy()
         idx_list = event_balanced_batches(ev, self.batch_size, self.rng)
         xu = data.x_unlabeled
         unl_chunks: list[torch.Tensor | None] = [None] * len(idx_list)
-        if xu is not None and xu.shape[0] > 0:
+        if stream is None and xu is not None and xu.shape[0] > 0:
             perm = torch.as_tensor(self.rng.permutation(xu.shape[0]), device=xu.device)
             unl_chunks = list(torch.tensor_split(xu[perm], len(idx_list)))
         for idx_np, xu_b in zip(idx_list, unl_chunks, strict=True):
             idx = torch.as_tensor(idx_np, device=data.x.device)
+            if stream is not None:
+                xu_b = next(stream)
             yield Batch(data.x[idx], data.event[idx], data.time[idx], xu_b)
 
     def train_step(self, batch: Batch, epoch: int) -> dict[str, Any]:

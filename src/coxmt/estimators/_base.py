@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_features, check_survival_target
+from coxmt._validation import check_aligned_ids, check_features, check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.nn.mlp import CoxMLP, check_architecture
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
@@ -247,6 +247,7 @@ class BaseCoxNetwork(BaseEstimator):
         self
         """
         self._check_params()
+        y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
         Xu, stream = self._prepare_unlabeled(X_unlabeled)

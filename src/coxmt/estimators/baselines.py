@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_survival_target, make_target
+from coxmt._validation import check_aligned_ids, check_survival_target, make_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators.linear import _SurvivalEstimatorMixin
@@ -103,6 +103,7 @@ class _WrappedSurvivalEstimator(_SurvivalEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
         self._fit(Xa, event, time)

@@ -38,7 +38,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_features, check_survival_target
+from coxmt._validation import check_aligned_ids, check_features, check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import align_features
 from coxmt.losses import Ties, neg_partial_log_likelihood
@@ -600,6 +600,7 @@ class PenalizedCox(_SurvivalEstimatorMixin, BaseEstimator):
         self
         """
         self._check_params()
+        y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
         cand = self._candidates()

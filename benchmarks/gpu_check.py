@@ -189,10 +189,12 @@ def check_loss(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _brca(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    path = REPO.parent / "shared" / "data" / "tcga" / "tcga_brca.csv.gz"
+    folder = os.environ.get("COXMT_TCGA_DIR", str(REPO.parent / "shared" / "data" / "tcga"))
+    path = Path(folder) / "tcga_brca.csv.gz"
     if not path.exists():
         raise FileNotFoundError(
-            f"TCGA-BRCA not found at {path} (expected ../shared/data/tcga beside the repo)"
+            f"TCGA-BRCA not found at {path} (expected ../shared/data/tcga beside the repo, "
+            "or set COXMT_TCGA_DIR)"
         )
     import pandas as pd
 

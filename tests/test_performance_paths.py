@@ -327,8 +327,8 @@ def test_diverging_training_raises(cv_data: dict) -> None:
         CoxNnet(max_epochs=5, learning_rate=1e30, random_state=0).fit(X * 1e30, y)
 
 
-def test_gpu_check_dry_run(tmp_path: Path) -> None:
-    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+def test_gpu_check_dry_run(tmp_path: Path, tcga_dir: Path) -> None:
+    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1", "COXMT_TCGA_DIR": str(tcga_dir)}
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--dry-run"],
         cwd=REPO,

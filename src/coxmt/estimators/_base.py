@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,8 +14,9 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_features, check_survival_target
+from coxmt._validation import check_aligned_ids, check_survival_target
 from coxmt.baseline import BreslowBaseline
+from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
 from coxmt.nn.mlp import CoxMLP, check_architecture
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.engine import EngineResult, ModelData, ModelSpec, train_stacked
@@ -67,42 +67,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def align_features(
-    X: Any,
-    feature_names: Sequence[str] | None,
-    *,
-    name: str = "X",
-    fill_missing: float | None = None,
-) -> Any:
-    """Reorder DataFrame columns to ``feature_names`` (by name).
-
-    Missing columns raise a ValueError listing them (or are filled with
-    ``fill_missing`` when given); extra columns are ignored.
-    """
-    if feature_names is None or not isinstance(X, pd.DataFrame):
-        return X
-    names = list(feature_names)
-    cols = [str(c) for c in X.columns]
-    present = set(cols)
-    missing = [c for c in names if c not in present]
-    if missing:
-        if fill_missing is None:
-            shown = ", ".join(missing[:20])
-            more = f" ... ({len(missing)} in all)" if len(missing) > 20 else ""
-            raise ValueError(
-                f"{name} is missing {len(missing)} feature(s) the model was fitted on: "
-                f"{shown}{more}. Provide these columns (or fill them explicitly, e.g. "
-                "`coxmt predict --fill-missing 0`)"
-            )
-        X = X.copy()
-        for c in missing:
-            X[c] = fill_missing
-    X = X.copy()
-    X.columns = [str(c) for c in X.columns]
-    return X.loc[:, names]
-
-
-class BaseCoxNetwork(BaseEstimator):
+class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     """Base class: validation, the training loop, prediction, survival functions.
 
     Subclasses implement :meth:`_build_objective` (what is optimised) and
@@ -159,19 +124,6 @@ class BaseCoxNetwork(BaseEstimator):
         n_threads = getattr(self, "n_threads", None)
         if n_threads is not None and int(n_threads) < 1:
             raise ValueError(f"n_threads must be None or >= 1, got {n_threads}")
-
-    def _prepare_X(self, X: Any, *, name: str = "X", fit: bool = False) -> np.ndarray:
-        if fit:
-            if isinstance(X, pd.DataFrame):
-                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            arr = check_features(X, name=name)
-            self.n_features_in_ = arr.shape[1]
-            return arr
-        names = getattr(self, "feature_names_in_", None)
-        X = align_features(X, None if names is None else list(names), name=name)
-        return check_features(X, name=name, n_features=self.n_features_in_)
 
     def _prepare_unlabeled(self, X_unlabeled: Any) -> tuple[np.ndarray | None, Any]:
         """``(in-memory unlabeled rows, None)`` or ``(None, source streamed in mini-batches)``.
@@ -452,48 +404,6 @@ class BaseCoxNetwork(BaseEstimator):
         """
         check_is_fitted(self, "module_")
         return self._risk(self._prepare_X(X))
-
-    def score(self, X: Any, y: Any) -> float:
-        """Harrell's concordance index of :meth:`predict` on ``(X, y)``."""
-        from coxmt.metrics import concordance_index
-
-        event, time = check_survival_target(y, require_events=False)
-        return float(concordance_index(event, time, self.predict(X)))
-
-    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
-        """Cumulative hazard from the Breslow baseline, shape (n_samples, n_times).
-
-        ``times=None`` evaluates at the training event times ``unique_times_``.
-        """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(X), times)
-
-    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
-        """Survival probabilities, shape (n_samples, n_times), non-increasing in time.
-
-        ``times=None`` evaluates at the training event times ``unique_times_``.
-        """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(X), times)
-
-    def save(self, path: str | Path) -> Path:
-        """Save the fitted model to a directory (safetensors + JSON; no pickle)."""
-        from coxmt.io import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Load a model saved with :meth:`save`; refuses other model classes."""
-        from coxmt.io import load_model
-
-        obj = load_model(path)
-        if not isinstance(obj, cls):
-            raise ValueError(
-                f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
-                f"load it with coxmt.load_model or {type(obj).__name__}.load"
-            )
-        return obj
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from coxmt.io import export_network_state

@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from coxmt._validation import check_aligned_ids, check_survival_target, make_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
-from coxmt.estimators.linear import _SurvivalEstimatorMixin
+from coxmt.estimators._mixins import TabularSurvivalMixin
 
 __all__ = ["CoxnetSksurv", "DeepSurv", "RandomSurvivalForest"]
 
@@ -81,7 +81,7 @@ def _check_times(times: Any) -> np.ndarray:
     return tt
 
 
-class _WrappedSurvivalEstimator(_SurvivalEstimatorMixin, BaseEstimator):
+class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
     """Common fit/predict plumbing; subclasses implement ``_fit`` and ``_risk``."""
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
@@ -119,16 +119,6 @@ class _CoxTypeEstimator(_WrappedSurvivalEstimator):
     """Survival functions of Cox-type models from the Breslow baseline hazard."""
 
     baseline_: BreslowBaseline
-
-    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
-        """Cumulative hazard, shape (n_samples, n_times); ``times=None``: ``unique_times_``."""
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(X), times)
-
-    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
-        """Survival probabilities, shape (n_samples, n_times), non-increasing in time."""
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(X), times)
 
 
 class RandomSurvivalForest(_WrappedSurvivalEstimator):

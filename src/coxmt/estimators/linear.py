@@ -27,52 +27,23 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_features, check_survival_target
+from coxmt._validation import check_aligned_ids, check_survival_target
 from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._base import align_features
+from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin
 from coxmt.losses import Ties, neg_partial_log_likelihood
 
 __all__ = ["PenalizedCox"]
 
 _CV_PATIENCE = 8  # stop the cross-validated path after this many alphas without improvement
-
-
-class _SurvivalEstimatorMixin:
-    """Feature checking/alignment and Harrell's C shared by the classic baselines."""
-
-    def _prepare_X(self, X: Any, *, name: str = "X", fit: bool = False) -> np.ndarray:
-        if fit:
-            if isinstance(X, pd.DataFrame):
-                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            arr = check_features(X, name=name)
-            self.n_features_in_ = arr.shape[1]
-            return arr
-        names = getattr(self, "feature_names_in_", None)
-        X = align_features(X, None if names is None else list(names), name=name)
-        return check_features(X, name=name, n_features=self.n_features_in_)
-
-    def predict(self, X: Any) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def score(self, X: Any, y: Any) -> float:
-        """Harrell's concordance index of :meth:`predict` on ``(X, y)``."""
-        from coxmt.metrics import concordance_index
-
-        event, time = check_survival_target(y, require_events=False)
-        return float(concordance_index(event, time, self.predict(X)))
 
 
 class _CoxProblem:
@@ -398,7 +369,7 @@ def _cv_splits(
     return list(splitter.split(np.zeros(len(event))))
 
 
-class PenalizedCox(_SurvivalEstimatorMixin, BaseEstimator):
+class PenalizedCox(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     """Linear Cox proportional-hazards model with an elastic-net penalty.
 
     Minimises the mean negative Cox partial log-likelihood (over the events) plus
@@ -667,42 +638,6 @@ class PenalizedCox(_SurvivalEstimatorMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         return self._prepare_X(X) @ self.coef_
-
-    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
-        """Cumulative hazard from the Breslow baseline, shape (n_samples, n_times).
-
-        ``times=None`` evaluates at the training event times ``unique_times_``.
-        """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(X), times)
-
-    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
-        """Survival probabilities, shape (n_samples, n_times), non-increasing in time.
-
-        ``times=None`` evaluates at the training event times ``unique_times_``.
-        """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(X), times)
-
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Save the fitted model to a directory (safetensors + JSON; no pickle)."""
-        from coxmt.io import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> PenalizedCox:
-        """Load a model saved with :meth:`save`; refuses other model classes."""
-        from coxmt.io import load_model
-
-        obj = load_model(path)
-        if not isinstance(obj, cls):
-            raise ValueError(
-                f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
-                f"load it with coxmt.load_model or {type(obj).__name__}.load"
-            )
-        return obj
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "coef_")

@@ -40,6 +40,7 @@ from torch import nn
 from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
+from coxmt.estimators._mixins import SavedModelMixin
 from coxmt.losses import consistency_loss, neg_partial_log_likelihood
 from coxmt.nn.attention import AttentionMILCox
 from coxmt.nn.bags import BagStore, select_tokens
@@ -218,7 +219,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class _BagCoxEstimator(BaseEstimator):
+class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
     """Shared fitting, prediction and saving of the bag-based Cox estimators.
 
     Subclasses define ``__init__`` (hyperparameters), :meth:`_build_network`,
@@ -518,25 +519,6 @@ class _BagCoxEstimator(BaseEstimator):
             raise ValueError(f"{what} has {len(cohort)} patients but y has {len(time)} samples")
         return float(concordance_index(event, time, self._predict_cohort(cohort)[0]))
 
-    # -- saving -------------------------------------------------------------------------------
-    def save(self, path: Any) -> Any:
-        """Save the fitted model to a directory (safetensors + JSON; no pickle)."""
-        from coxmt.io import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path: Any) -> Any:
-        """Load a model saved with :meth:`save`; refuses other model classes."""
-        from coxmt.io import load_model
-
-        obj = load_model(path)
-        if not isinstance(obj, cls):
-            raise ValueError(
-                f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
-                f"load it with coxmt.load_model or {type(obj).__name__}.load"
-            )
-        return obj
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")

@@ -67,6 +67,27 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+
+def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Trainer:
+    """The :class:`Trainer` an estimator's hyperparameters describe.
+
+    Uses ``max_epochs``, ``batch_size``, ``early_stopping`` (on the validation
+    C-index, patience ``n_iter_no_change``) and ``verbose`` (a progress bar).
+    """
+    callbacks: list[Callback] = []
+    if est.early_stopping:
+        callbacks.append(EarlyStopping("val_c_index", patience=est.n_iter_no_change))
+    if est.verbose:
+        callbacks.append(ProgressBar(desc=type(est).__name__))
+    return Trainer(
+        objective,
+        optimizer,
+        max_epochs=est.max_epochs,
+        batch_size=est.batch_size,
+        callbacks=callbacks,
+        rng=np.random.default_rng(seed),
+    )
+
 class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     """Base class: validation, the training loop, prediction, survival functions.
 
@@ -352,19 +373,7 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
                 weight_decay=self.weight_decay,
                 fused=dev.type in ("cpu", "cuda"),
             )
-            callbacks: list[Callback] = []
-            if self.early_stopping:
-                callbacks.append(EarlyStopping("val_c_index", patience=self.n_iter_no_change))
-            if self.verbose:
-                callbacks.append(ProgressBar(desc=type(self).__name__))
-            trainer = Trainer(
-                objective,
-                optimizer,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                callbacks=callbacks,
-                rng=np.random.default_rng(seed),
-            )
+            trainer = build_trainer(self, objective, optimizer, seed)
             try:
                 trainer.fit(data)
             finally:

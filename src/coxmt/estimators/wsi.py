@@ -39,13 +39,12 @@ from torch import nn
 
 from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._base import resolve_device
+from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
 from coxmt.losses import consistency_loss, neg_partial_log_likelihood
 from coxmt.nn.attention import AttentionMILCox
 from coxmt.nn.bags import BagStore, select_tokens
-from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
-from coxmt.training.loop import Trainer, TrainingData
+from coxmt.training.loop import TrainingData
 from coxmt.training.mean_teacher import CONSISTENCY_SETS, ema_update, sigmoid_rampup
 from coxmt.training.objectives import Batch, Objective
 
@@ -429,19 +428,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
-            callbacks: list[Callback] = []
-            if self.early_stopping:
-                callbacks.append(EarlyStopping("val_c_index", patience=self.n_iter_no_change))
-            if self.verbose:
-                callbacks.append(ProgressBar(desc=type(self).__name__))
-            trainer = Trainer(
-                objective,
-                optimizer,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                callbacks=callbacks,
-                rng=np.random.default_rng(seed),
-            )
+            trainer = build_trainer(self, objective, optimizer, seed)
             trainer.fit(data)
         predictor = next(iter(objective.eval_modules().values()))
         self.module_ = predictor.net.eval()  # type: ignore[union-attr]

@@ -32,8 +32,8 @@ class BreslowBaseline:
     --------
     >>> import numpy as np
     >>> b = BreslowBaseline().fit(np.zeros(4), [1, 0, 1, 1], [1.0, 2.0, 3.0, 4.0])
-    >>> np.round(b.survival(np.zeros(1), [0.5, 1.0, 4.0]), 3).tolist()
-    [[1.0, 0.779, 0.105]]
+    >>> np.round(b.survival(np.zeros(1), [0.5, 1.0, 4.0]), 3).tolist()  # Nelson-Aalen: exp(-(1/4 + 1/2 + 1))
+    [[1.0, 0.779, 0.174]]
     """
 
     def fit(self, risk: Any, event: Any, time: Any) -> BreslowBaseline:

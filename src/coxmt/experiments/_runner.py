@@ -102,6 +102,36 @@ def _check_unlabeled(X_unlabeled: Any, X: Any, allow_nan: bool) -> Any:
     return X_unlabeled if isinstance(X_unlabeled, pd.DataFrame) else arr
 
 
+def check_fold_count(event: Any, n_splits: int) -> None:
+    """Refuse more folds than deaths, naming the largest number of folds that works.
+
+    Stratified K-fold puts a death in every test fold only when ``n_splits`` is at
+    most the number of deaths; with more folds some test folds hold none, their
+    C-index and Brier score are undefined and the means over folds are meaningless.
+
+    Examples
+    --------
+    >>> check_fold_count(np.array([1, 0, 1, 0, 1, 0, 0]), 3)
+    >>> check_fold_count(np.array([1, 0, 1, 0, 1, 0, 0]), 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot make 5 folds from 3 deaths: some test folds would hold no death, so their C-index is undefined; use n_splits=3 or fewer
+    """
+    n_events = int(np.asarray(event).astype(bool).sum())
+    if int(n_splits) <= n_events:
+        return
+    fix = (
+        f"use n_splits={n_events} or fewer"
+        if n_events >= 2
+        else "cross-validation needs at least 2 deaths; add patients with observed events or "
+        "check the event column's convention (1 = death observed)"
+    )
+    raise ValueError(
+        f"cannot make {int(n_splits)} folds from {n_events} deaths: some test folds would hold "
+        f"no death, so their C-index is undefined; {fix}"
+    )
+
+
 def _resolve_splits(
     splits: Any,
     event: np.ndarray,
@@ -392,6 +422,8 @@ def cross_validate(
     event, time = check_survival_target(y, n_samples=n, min_samples=2)
     index, real_ids = _resolve_ids(ids, X, n)
     Xu = _check_unlabeled(X_unlabeled, data_X, allow_nan)
+    if splits is None:
+        check_fold_count(event, n_splits)
     split_list, split_source = _resolve_splits(
         splits, event, n_splits, n_repeats, random_state, index if real_ids else None
     )

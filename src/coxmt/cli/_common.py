@@ -47,7 +47,7 @@ class _Console(Console):
 
     @property
     def size(self) -> ConsoleDimensions:
-        if not self.is_terminal and self._width is None:
+        if not self.is_terminal:  # COLUMNS of the parent terminal does not apply to a file
             return ConsoleDimensions(_PLAIN_WIDTH, super().size.height)
         return super().size
 

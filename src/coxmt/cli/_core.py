@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ def _load_labeled(
     event_means: str,
     features: str | None,
     id_col: str | None,
+    impute: str | None = None,
 ) -> Any:
     from coxmt.data import load_survival_table
 
@@ -51,6 +51,7 @@ def _load_labeled(
         event_means=event_means,  # type: ignore[arg-type]
         feature_cols=features,
         id_col=id_col,
+        drop_empty=impute is not None,  # --impute has nothing to fill them from
     )
 
 
@@ -80,27 +81,6 @@ def _parse_times(times: str | None) -> list[float] | None:
             f"--times must be >= 0 (time since the start of follow-up); got {', '.join(negative)}"
         )
     return values
-
-
-def _drop_empty_columns(table: Any, impute: str | None) -> Any:
-    """With --impute, drop feature columns that hold no value at all (nothing to impute from)."""
-    if impute is None:
-        return table
-    empty = [c for c in table.X.columns if table.X[c].isna().all()]
-    if not empty:
-        return table
-    if len(empty) == table.X.shape[1]:
-        raise ValueError("every feature column is empty (all values missing); check --features")
-    warnings.warn(
-        f"{len(empty)} feature column(s) hold no value at all and were dropped (--impute "
-        f"{impute} has nothing to fill them from): {', '.join(map(str, empty[:10]))}"
-        f"{' ...' if len(empty) > 10 else ''}",
-        UserWarning,
-        stacklevel=2,
-    )
-    table.X = table.X.drop(columns=empty)
-    table.feature_names = [str(c) for c in table.X.columns]
-    return table
 
 
 def build_estimator(
@@ -214,9 +194,8 @@ def fit(
             "coxnnet or coxph".replace("{model}", model)
         )
     pre = _build_preprocessing(top_genes, log2, impute)
-    table = _load_labeled(data, time_col, event_col, event_means, features, id_col)
+    table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
     warn_skipped_columns(table, features, [time_col, event_col, id_col])
-    table = _drop_empty_columns(table, impute)
     check_survival_target(table.y, min_samples=2)
     check_missing_values(table.X, impute, f"{data.name}")
     names = estimator.get_params(deep=False)

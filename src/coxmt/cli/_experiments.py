@@ -252,6 +252,7 @@ def _run(
         event_means=event_means,  # type: ignore[arg-type]
         feature_cols=features,
         id_col=id_col,
+        drop_empty=impute is not None,  # --impute has nothing to fill them from
     )
     X_unl = None
     if unlabeled is not None:

@@ -35,7 +35,12 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target, make_target
+from coxmt._validation import (
+    check_aligned_ids,
+    check_layer_sizes,
+    check_survival_target,
+    make_target,
+)
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators._mixins import TabularSurvivalMixin
@@ -473,7 +478,7 @@ class DeepSurv(_CoxTypeEstimator):
             torch.manual_seed(seed)
             net = tt.practical.MLPVanilla(
                 X.shape[1],
-                [int(h) for h in self.hidden_layer_sizes],
+                list(check_layer_sizes(self.hidden_layer_sizes)),
                 1,
                 batch_norm=bool(self.batch_norm),
                 dropout=float(self.dropout) if self.dropout > 0 else None,

@@ -235,6 +235,7 @@ def _run(
 ) -> Any:
     from coxmt.data import load_survival_table
     from coxmt.experiments import cross_validate
+    from coxmt.experiments._runner import check_fold_count
 
     if event_means not in ("event", "censored"):
         raise ValueError(f"--event-means must be 'event' or 'censored', got {event_means!r}")
@@ -261,6 +262,8 @@ def _run(
         X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
         warn_unlabeled(X_unl, table.ids if id_col is not None else None, models, refuse=False)
     warn_skipped_columns(table, features, [time_col, event_col, id_col])
+    if splits is None and table.event.any():  # refused before anything is printed
+        check_fold_count(table.event, folds)
     check_missing_values(table.X, impute, data.name)
     check_missing_values(X_unl, impute, "" if unlabeled is None else unlabeled.name)
     console.print(

@@ -42,7 +42,7 @@ from coxmt.experiments._tasks import (
     set_random_state,
 )
 
-__all__ = ["cross_validate"]
+__all__ = ["check_fold_count", "cross_validate"]
 
 
 def _check_estimators(estimators: Any) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from coxmt.cli._common import (
 __all__ = ["register"]
 
 _MODEL_HELP = (
-    "Model: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox) or coxnet "
-    "(elastic-net Cox). Random survival forests and DeepSurv run in `coxmt cv`; they cannot "
-    "be saved as a model folder."
+    "Model: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), coxnet "
+    "(elastic-net Cox) or rsf (random survival forest). DeepSurv runs in `coxmt cv`; it "
+    "cannot be saved as a model folder."
 )
 
 
@@ -191,7 +191,7 @@ def fit(
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
             "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
-            "coxnnet or coxph".replace("{model}", model)
+            "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
         )
     pre = _build_preprocessing(top_genes, log2, impute)
     table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)

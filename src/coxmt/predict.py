@@ -9,7 +9,7 @@ only when complete (temporary file + atomic rename).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,7 @@ import pandas as pd
 
 from coxmt._atomic import atomic_path
 from coxmt._validation import format_rows
-from coxmt.data._readers import (
-    _READ_ERRORS,
-    _corrupt_error,
-    _split_suffixes,
-    is_parquet,
-    read_columns,
-)
+from coxmt.data._readers import iter_table_chunks, read_columns
 
 __all__ = ["auto_chunk_rows", "iter_table_chunks", "predict_table"]
 
@@ -40,83 +34,6 @@ def auto_chunk_rows(n_columns: int) -> int:
     (4000, 100000)
     """
     return int(min(100_000, max(256, _CELLS_PER_CHUNK // max(1, int(n_columns)))))
-
-
-def iter_table_chunks(
-    path: str | Path,
-    chunk_rows: int,
-    sep: str | None = None,
-    columns: Sequence[str] | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield a table in chunks of at most ``chunk_rows`` rows.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV/TSV (optionally compressed; the delimiter is detected) or Parquet.
-    chunk_rows : int
-        Rows per chunk.
-    sep : str, optional
-        Delimiter of text tables (detected when None).
-    columns : sequence of str, optional
-        Read only these columns (all when None); they must exist.
-
-    Notes
-    -----
-    Memory is bounded by ``chunk_rows`` for text tables and by one row group
-    (plus one chunk) for Parquet files: write large Parquet files with row groups
-    of moderate size (pyarrow's default, one million rows, is fine for a few
-    hundred columns; use ``row_group_size=50_000`` for tens of thousands of genes).
-
-    Yields
-    ------
-    pandas.DataFrame
-
-    Examples
-    --------
-    >>> import tempfile, os, pandas as pd
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
-    >>> pd.DataFrame({"g": range(5)}).to_csv(p, index=False)
-    >>> [len(c) for c in iter_table_chunks(p, 2)]
-    [2, 2, 1]
-    """
-    path = Path(path)
-    if int(chunk_rows) < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    names, sep = read_columns(path, sep)
-    if columns is not None:
-        absent = [c for c in columns if c not in set(names)]
-        if absent:
-            raise ValueError(f"{str(path)!r} has no column(s) {absent[:20]}; it has {names[:20]}")
-    if is_parquet(path):
-        import pyarrow.parquet as pq
-
-        try:
-            # pre_buffer=True (pyarrow's default) keeps every row group read so far in
-            # memory while iterating: memory would grow with the file. Without it, memory
-            # is bounded by one row group.
-            pf = pq.ParquetFile(path, pre_buffer=False)
-            for batch in pf.iter_batches(
-                batch_size=int(chunk_rows), columns=None if columns is None else list(columns)
-            ):
-                yield batch.to_pandas()
-        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-            raise _corrupt_error(path, None, exc) from None
-        return
-    _, compression = _split_suffixes(path)
-    wanted = None if columns is None else set(columns)
-    try:
-        reader = pd.read_csv(
-            path,
-            sep=sep,
-            compression=compression,
-            chunksize=int(chunk_rows),
-            usecols=None if wanted is None else (lambda c: str(c) in wanted),
-        )
-        with reader:
-            yield from reader
-    except _READ_ERRORS as err:
-        raise _corrupt_error(path, compression, err) from None
 
 
 def _has_imputer(model: Any) -> bool:

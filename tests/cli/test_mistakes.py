@@ -177,3 +177,18 @@ def test_version() -> None:
     from coxmt import __version__
 
     assert _invoke("--version") == (0, f"coxmt {__version__}\n")
+
+
+def test_cv_unlabeled_names_the_models_that_ignore_it(
+    csv: Path, tmp_path: Path, cohort: pd.DataFrame
+) -> None:
+    unl = cohort.drop(columns=["time", "event"]).assign(case_id=lambda f: "U" + f["case_id"])
+    unl.to_csv(tmp_path / "u.csv", index=False)
+    args = ["cv", "--data", csv, "--id-col", "case_id", "--unlabeled", tmp_path / "u.csv",
+            *FAST, "--folds", "2", "--repeats", "1"]  # fmt: skip
+    code, text = _invoke(*args, "--models", "coxnnet")
+    assert code == 2 and text.count("\n") == 1 and "Cox-nnet would ignore it" in text
+    code, text = _invoke(*args, "--models", "coxmt,coxnnet")
+    assert code == 0, text
+    assert "warning: Cox-nnet do(es) not use --unlabeled; only Cox-MT" in text
+    assert "60 unlabeled" in text and "IDs of labeled patients" not in text

@@ -78,6 +78,8 @@ _OPTION_NAMES = {
     "feature_cols": "--features",
     "event_means": "--event-means",
     "n_splits": "--folds",
+    "chunk_rows": "--chunk-rows",
+    "fill_missing": "--fill-missing",
 }
 _OPTION_RE = re.compile(r"\b(" + "|".join(_OPTION_NAMES) + r")=(?!=)(\s?)")
 # library spellings in fix-it hints -> the command-line options that do the same
@@ -87,7 +89,7 @@ _PHRASES = {
     "impute=)": "--impute)",
     "fill_missing=0 from Python": "--fill-missing 0",
 }
-_WORD_RE = re.compile(r"\b(n_splits|feature_cols)\b(?!=)")
+_WORD_RE = re.compile(r"\b(" + "|".join(_OPTION_NAMES) + r")\b(?!=)")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -83,7 +83,7 @@ def _parse_times(times: str | None) -> list[float] | None:
     return values
 
 
-def build_estimator(
+def _build_estimator(
     model: str, param: list[str], epochs: int | None, seed: int | None, option: str = "--param"
 ) -> Any:
     """The estimator named ``model`` with ``--param`` values (checked) and ``--epochs``."""
@@ -186,7 +186,7 @@ def fit(
     from coxmt.pipeline import SurvivalPipeline
 
     limit_threads(threads)
-    estimator = build_estimator(model, param, epochs, seed)
+    estimator = _build_estimator(model, param, epochs, seed)
     if not hasattr(estimator, "_export_state"):
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "

@@ -190,5 +190,5 @@ def test_cv_unlabeled_names_the_models_that_ignore_it(
     assert code == 2 and text.count("\n") == 1 and "Cox-nnet would ignore it" in text
     code, text = _invoke(*args, "--models", "coxmt,coxnnet")
     assert code == 0, text
-    assert "warning: Cox-nnet do(es) not use --unlabeled; only Cox-MT" in text
+    assert "warning: Cox-nnet does not use --unlabeled; only Cox-MT trained" in text
     assert "60 unlabeled" in text and "IDs of labeled patients" not in text

@@ -415,9 +415,10 @@ def warn_unlabeled(
             "would ignore it: drop --unlabeled or choose --model coxmt"
         )
     if ignoring:
+        verb = "does" if len(ignoring) == 1 else "do"
         warnings.warn(
-            f"{', '.join(ignoring)} do(es) not use --unlabeled; only {', '.join(users)} train(s) "
-            "on the unlabeled patients",
+            f"{', '.join(ignoring)} {verb} not use --unlabeled; only {', '.join(users)} "
+            "trained on the unlabeled patients",
             UserWarning,
             stacklevel=2,
         )

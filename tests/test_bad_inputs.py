@@ -206,7 +206,9 @@ def test_zero_events_in_a_training_fold(frame, tmp_path) -> None:
     one = frame.assign(event=0)
     one.loc[5, "event"] = 1
     res = cli(*cv_args(write(one, tmp_path / "one.csv"), "--folds", 3))
-    assert_cli_error(res, r"cannot make 3 folds from 1 deaths", r"at least 2 deaths")
+    assert_cli_error(
+        res, r"the training set of repeat 0 fold \d has no event", r"at least 2 deaths"
+    )
 
 
 def test_too_many_folds_for_the_events(frame, tmp_path) -> None:

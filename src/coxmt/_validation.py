@@ -16,6 +16,7 @@ import pandas as pd
 __all__ = [
     "check_aligned_ids",
     "check_features",
+    "check_layer_sizes",
     "check_survival_target",
     "check_tensor_target",
     "format_rows",
@@ -465,3 +466,37 @@ def check_aligned_ids(X: Any, y: Any) -> Any:
     if isinstance(y, pd.DataFrame | pd.Series):
         return y.iloc[position]
     return type(y)(v.iloc[position] if isinstance(v, pd.Series) else v for v in y)
+
+
+def check_layer_sizes(value: Any, name: str = "hidden_layer_sizes") -> tuple[int, ...]:
+    """Validate hidden layer sizes: an int or a sequence of positive ints (not a string).
+
+    Examples
+    --------
+    >>> check_layer_sizes(64), check_layer_sizes([64, 32])
+    ((64,), (64, 32))
+    >>> check_layer_sizes("64")
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_layer_sizes must be an int or a sequence of ints such as (64, 32), not the string '64' (a string would be read digit by digit)
+    """
+    if isinstance(value, str | bytes):
+        raise ValueError(
+            f"{name} must be an int or a sequence of ints such as (64, 32), not the string "
+            f"{value!r} (a string would be read digit by digit)"
+        )
+    items = [value] if isinstance(value, int | np.integer) else value
+    try:
+        sizes = list(items)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be an int or a sequence of ints such as (64, 32), got {value!r}"
+        ) from None
+    bad = [
+        h for h in sizes if isinstance(h, bool) or not isinstance(h, int | np.integer) or int(h) < 1
+    ]
+    if bad:
+        raise ValueError(
+            f"{name} must hold positive whole numbers (units per layer), got {value!r}"
+        )
+    return tuple(int(h) for h in sizes)

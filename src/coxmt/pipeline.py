@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -29,9 +30,14 @@ class SurvivalPipeline(Pipeline):
     >>> pipe = make_survival_pipeline(StandardScaler(), CoxMT(max_epochs=5, random_state=0))
     >>> pipe.fit(X, y, X_unlabeled=X[:10]).predict(X).shape
     (60,)
+    >>> surv = pipe.predict_survival_function(X[:3], times=[0.5, 1.0])
+    >>> surv.shape, bool((surv[:, 1] <= surv[:, 0]).all())
+    ((3, 2), True)
     """
 
-    def fit(self, X: Any, y: Any = None, X_unlabeled: Any = None, **params: Any) -> SurvivalPipeline:
+    def fit(
+        self, X: Any, y: Any = None, X_unlabeled: Any = None, **params: Any
+    ) -> SurvivalPipeline:
         """Fit preprocessing on ``X``, then the final estimator on the transformed data."""
         if X_unlabeled is None:
             super().fit(X, y, **params)
@@ -49,15 +55,55 @@ class SurvivalPipeline(Pipeline):
 
             if is_unlabeled_source(X_unlabeled):  # out-of-core: transform chunk by chunk
                 names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
-                Xut = open_unlabeled(X_unlabeled, feature_names=names).with_transform(
-                    pre.transform
-                )
+                Xut = open_unlabeled(X_unlabeled, feature_names=names).with_transform(pre.transform)
             else:
                 Xut = pre.transform(X_unlabeled)
         else:
             Xt, Xut = X, X_unlabeled
         final.fit(Xt, y, X_unlabeled=Xut)
         return self
+
+    def _final_survival(self, method: str, X: Any, times: Any) -> np.ndarray:
+        final = self._final_estimator
+        if not hasattr(final, method):
+            raise AttributeError(f"{type(final).__name__} has no {method}")
+        Xt = self[:-1].transform(X) if len(self.steps) > 1 else X
+        return np.asarray(getattr(final, method)(Xt, times))
+
+    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
+        """Survival probabilities of the final estimator on preprocessed ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Patients, with the columns the pipeline was fitted on.
+        times : array-like of float, optional
+            Times at which to evaluate; the final estimator's default (the
+            training event times) when None.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+            Non-increasing in time, in [0, 1].
+        """
+        return self._final_survival("predict_survival_function", X, times)
+
+    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
+        """Cumulative hazard of the final estimator on preprocessed ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Patients, with the columns the pipeline was fitted on.
+        times : array-like of float, optional
+            Times at which to evaluate (the training event times when None).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+            Non-decreasing in time, >= 0.
+        """
+        return self._final_survival("predict_cumulative_hazard", X, times)
 
 
 def make_survival_pipeline(*steps: Any) -> SurvivalPipeline:

@@ -8,7 +8,8 @@ only when complete (temporary file + atomic rename).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from coxmt._atomic import atomic_path
 from coxmt._validation import format_rows
+from coxmt.data._readers import iter_table_chunks, read_columns
 
 __all__ = ["auto_chunk_rows", "iter_table_chunks", "predict_table"]
 
@@ -32,142 +34,6 @@ def auto_chunk_rows(n_columns: int) -> int:
     (4000, 100000)
     """
     return int(min(100_000, max(256, _CELLS_PER_CHUNK // max(1, int(n_columns)))))
-
-
-def _is_parquet(path: Path) -> bool:
-    return any(s.lower() in (".parquet", ".pq") for s in path.suffixes)
-
-
-def _table_columns(path: Path, sep: str | None) -> tuple[list[str], str | None]:
-    """Column names of a table (reading only its header) and the delimiter to use."""
-    from coxmt.data._readers import (
-        _READ_ERRORS,
-        _check_single_column,
-        _corrupt_error,
-        _open_text_head,
-        _sniff_sep,
-        _split_suffixes,
-    )
-
-    if not path.exists():
-        raise FileNotFoundError(f"table {str(path)!r} does not exist")
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder; pass the path of a table file inside it")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
-    if _is_parquet(path):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError(
-                f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
-                "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
-            ) from None
-        try:
-            names = list(pq.ParquetFile(path).schema_arrow.names)
-        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
-            raise _corrupt_error(path, None, exc) from None
-        return [n for n in names if not n.startswith("__index_level_")], None
-    suffix, compression = _split_suffixes(path)
-    if suffix == ".h5ad":
-        raise ValueError(
-            f"streaming prediction reads CSV/TSV/Parquet; convert {path.name} to one of them "
-            "(e.g. adata.to_df().to_csv(...)) or score it from Python with model.predict"
-        )
-    try:
-        if sep is None:
-            head = _open_text_head(path, compression)
-            sep = _sniff_sep(head)
-            if suffix in (".tsv", ".tab") and "\t" in head.split("\n", 1)[0]:
-                sep = "\t"
-        header = pd.read_csv(path, sep=sep, compression=compression, nrows=0)
-    except pd.errors.EmptyDataError:
-        raise ValueError(
-            f"{str(path)!r} is empty (no header and no rows); check the export or download"
-        ) from None
-    except _READ_ERRORS as err:
-        raise _corrupt_error(path, compression, err) from None
-    _check_single_column(header, path, sep)
-    return [str(c) for c in header.columns], sep
-
-
-def iter_table_chunks(
-    path: str | Path,
-    chunk_rows: int,
-    sep: str | None = None,
-    columns: Sequence[str] | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield a table in chunks of at most ``chunk_rows`` rows.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV/TSV (optionally compressed; the delimiter is detected) or Parquet.
-    chunk_rows : int
-        Rows per chunk.
-    sep : str, optional
-        Delimiter of text tables (detected when None).
-    columns : sequence of str, optional
-        Read only these columns (all when None); they must exist.
-
-    Notes
-    -----
-    Memory is bounded by ``chunk_rows`` for text tables and by one row group
-    (plus one chunk) for Parquet files: write large Parquet files with row groups
-    of moderate size (pyarrow's default, one million rows, is fine for a few
-    hundred columns; use ``row_group_size=50_000`` for tens of thousands of genes).
-
-    Yields
-    ------
-    pandas.DataFrame
-
-    Examples
-    --------
-    >>> import tempfile, os, pandas as pd
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
-    >>> pd.DataFrame({"g": range(5)}).to_csv(p, index=False)
-    >>> [len(c) for c in iter_table_chunks(p, 2)]
-    [2, 2, 1]
-    """
-    from coxmt.data._readers import _READ_ERRORS, _corrupt_error, _split_suffixes
-
-    path = Path(path)
-    if int(chunk_rows) < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    names, sep = _table_columns(path, sep)
-    if columns is not None:
-        absent = [c for c in columns if c not in set(names)]
-        if absent:
-            raise ValueError(f"{str(path)!r} has no column(s) {absent[:20]}; it has {names[:20]}")
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        try:
-            # pre_buffer=True (pyarrow's default) keeps every row group read so far in
-            # memory while iterating: memory would grow with the file. Without it, memory
-            # is bounded by one row group.
-            pf = pq.ParquetFile(path, pre_buffer=False)
-            for batch in pf.iter_batches(
-                batch_size=int(chunk_rows), columns=None if columns is None else list(columns)
-            ):
-                yield batch.to_pandas()
-        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-            raise _corrupt_error(path, None, exc) from None
-        return
-    _, compression = _split_suffixes(path)
-    wanted = None if columns is None else set(columns)
-    try:
-        reader = pd.read_csv(
-            path,
-            sep=sep,
-            compression=compression,
-            chunksize=int(chunk_rows),
-            usecols=None if wanted is None else (lambda c: str(c) in wanted),
-        )
-        with reader:
-            yield from reader
-    except _READ_ERRORS as err:
-        raise _corrupt_error(path, compression, err) from None
 
 
 def _has_imputer(model: Any) -> bool:
@@ -202,6 +68,31 @@ def _check_values(X: pd.DataFrame, offset: int, ids: Any, allow_nan: bool, path:
     )
 
 
+def _check_times(times: Sequence[float], est: Any) -> None:
+    """Refuse negative or non-finite times; warn about times past the last training death."""
+    t = np.asarray(list(times), dtype=np.float64).reshape(-1)
+    if not np.isfinite(t).all() or (t < 0).any():
+        bad = [f"{v:g}" for v in t if not (np.isfinite(v) and v >= 0)]
+        raise ValueError(
+            f"times must be finite and >= 0 (follow-up time since baseline); got {', '.join(bad)}"
+        )
+    if not hasattr(est, "predict_survival_function"):
+        raise ValueError(f"{type(est).__name__} gives no survival function; omit times")
+    last = getattr(est, "unique_times_", None)
+    if last is None or not np.size(last):
+        return
+    t_last = float(np.max(last))
+    late = [f"{v:g}" for v in t if v > t_last]
+    if late:
+        warnings.warn(
+            f"time(s) {', '.join(late)} past the last death in the training data "
+            f"(time {t_last:g}): the model has no information there and their survival is "
+            f"held at its value at {t_last:g}; report times within the training follow-up",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def predict_table(
     model_dir: str | Path,
     data: str | Path,
@@ -225,12 +116,13 @@ def predict_table(
         aligned to the model's by name: their order does not matter, extra columns
         are ignored (with a note) and are not even read.
     out : path
-        Output CSV with columns ``id`` (when ``id_col`` is given), ``risk`` and
-        ``survival_t<time>`` for each of ``times``; it appears only when complete.
+        Output CSV with columns ``id_col`` (when given, under its own name), ``risk``
+        and ``survival_t<time>`` for each of ``times``; it appears only when complete.
     id_col : str, optional
-        Column copied to the output as ``id``.
+        Column copied to the output (first, under the same name).
     times : sequence of float, optional
-        Times at which to add survival probabilities.
+        Times (>= 0) at which to add survival probabilities; times past the last
+        death of the training data are warned about (survival is flat there).
     fill_missing : float, optional
         Value for features the model needs but the table lacks (error when None).
     chunk_rows : int, optional
@@ -249,7 +141,7 @@ def predict_table(
     Raises
     ------
     ValueError
-        Missing features (listed), NaN values when the model has no imputation step,
+        Negative times, missing features (listed), NaN values when the model has no imputation step,
         infinite values, an unreadable or empty table, a damaged model directory.
 
     Examples
@@ -274,11 +166,11 @@ def predict_table(
     raw_names = getattr(model, "feature_names_in_", None)
     names = None if raw_names is None else [str(n) for n in raw_names]
     est = model.steps[-1][1] if hasattr(model, "steps") else model
-    if times and not hasattr(est, "baseline_"):
-        raise ValueError(f"{type(est).__name__} has no baseline hazard; omit times")
+    if times is not None:
+        _check_times(times, est)
     allow_nan = _has_imputer(model)
 
-    columns, _ = _table_columns(data, sep)
+    columns, _ = read_columns(data, sep)
     if id_col is not None and id_col not in columns:
         from coxmt.data._tables import _missing_column_error
 
@@ -315,6 +207,7 @@ def predict_table(
     n_cols = len(names) if names is not None else len(columns)
     rows_per_chunk = auto_chunk_rows(n_cols) if chunk_rows is None else int(chunk_rows)
     t_grid = None if not times else np.asarray(times, dtype=np.float64)
+    id_name = "id" if id_col is None else str(id_col)
 
     n_total = 0
     with atomic_path(out) as tmp:
@@ -332,9 +225,9 @@ def predict_table(
                 risk = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
                 res = pd.DataFrame({"risk": risk})
                 if ids is not None:
-                    res.insert(0, "id", ids)
+                    res.insert(0, id_name, ids)
                 if t_grid is not None:
-                    surv = est.baseline_.survival(risk, t_grid)
+                    surv = np.asarray(model.predict_survival_function(X, t_grid))
                     for j, t in enumerate(t_grid):
                         res[f"survival_t{t:g}"] = surv[:, j]
                 res.to_csv(fh, header=(i == 0), index=False)

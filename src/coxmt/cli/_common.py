@@ -8,27 +8,56 @@ import re
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
 __all__ = [
     "EVENT_HELP",
     "IMPUTE_HELP",
+    "PARAM_HELP",
+    "THREADS_HELP",
+    "FlagCommand",
+    "FlagGroup",
     "check_missing_values",
+    "check_param_names",
     "cli_errors",
     "console",
     "err_console",
+    "limit_threads",
     "note_constant_features",
+    "parse_params",
+    "show_progress",
     "sigterm_as_interrupt",
+    "warn_skipped_columns",
+    "warn_unlabeled",
 ]
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# width used when the output is not a terminal (a log file, a pipe, CI): wide enough that
+# tables never wrap a cell or cut a name; readers of logs scroll sideways instead
+_PLAIN_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A rich console that, when not writing to a terminal, never wraps or truncates."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if not self.is_terminal:  # COLUMNS of the parent terminal does not apply to a file
+            return ConsoleDimensions(_PLAIN_WIDTH, super().size.height)
+        return super().size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(soft_wrap=True)
+err_console = _Console(stderr=True, soft_wrap=True)
 
 EVENT_HELP = (
     "Meaning of the event column: 'event' = 1 where death was observed, 0 where censored "
@@ -49,8 +78,18 @@ _OPTION_NAMES = {
     "feature_cols": "--features",
     "event_means": "--event-means",
     "n_splits": "--folds",
+    "chunk_rows": "--chunk-rows",
+    "fill_missing": "--fill-missing",
 }
 _OPTION_RE = re.compile(r"\b(" + "|".join(_OPTION_NAMES) + r")=(?!=)(\s?)")
+# library spellings in fix-it hints -> the command-line options that do the same
+_PHRASES = {
+    "coxmt.preprocessing.make_rnaseq_preprocessor(impute='median')": "--impute median",
+    "make_rnaseq_preprocessor(log=False)": "--no-log2",
+    "impute=)": "--impute)",
+    "fill_missing=0 from Python": "--fill-missing 0",
+}
+_WORD_RE = re.compile(r"\b(" + "|".join(_OPTION_NAMES) + r")\b(?!=)")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +113,11 @@ except ImportError:  # pragma: no cover - typer without click
 
 def _as_options(message: str) -> str:
     """Spell library parameters as options: ``Pass time_col='x'`` -> ``Pass --time-col 'x'``."""
-    return _OPTION_RE.sub(lambda m: f"{_OPTION_NAMES[m.group(1)]} ", message).replace("  ", " ")
+    for phrase, option in _PHRASES.items():
+        message = message.replace(phrase, option)
+    message = _OPTION_RE.sub(lambda m: f"{_OPTION_NAMES[m.group(1)]} ", message)
+    message = _WORD_RE.sub(lambda m: _OPTION_NAMES[m.group(1)], message)
+    return message.replace("  ", " ")
 
 
 def _print_error(message: str) -> None:
@@ -226,3 +269,166 @@ def note_constant_features(X: Any) -> None:
             f"{', '.join(constant[:10])}{' ...' if len(constant) > 10 else ''}",
             highlight=False,
         )
+
+
+def _no_flag_metavar(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    return params
+
+
+class FlagCommand(typer.core.TyperCommand):
+    """A command whose on/off flags show no ``<bool>`` value placeholder in ``--help``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+class FlagGroup(typer.core.TyperGroup):
+    """A command group whose on/off flags show no ``<bool>`` placeholder in ``--help``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+THREADS_HELP = (
+    "CPU threads for training and scoring (torch and BLAS); 0 = all CPUs. Default 1: the "
+    "small networks here gain little from more threads, and several threads per process "
+    "oversubscribe a shared machine (slower, not faster)."
+)
+PARAM_HELP = (
+    "Model hyperparameter NAME=VALUE (repeatable), e.g. --param max_epochs=50 --param "
+    "hidden_layer_sizes=64,32; the names are the model's get_params() names."
+)
+
+
+def limit_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads in torch and BLAS for the rest of the process (0 = all)."""
+    if threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0 = all CPUs), got {threads}")
+    n = threads or (os.cpu_count() or 1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def show_progress(requested: bool) -> bool:
+    """Progress bars only when asked for and stderr is a terminal (no carriage returns in logs)."""
+    import sys
+
+    return bool(requested) and sys.stderr.isatty()
+
+
+def check_param_names(estimator: Any, names: Iterable[str], option: str) -> None:
+    """Refuse hyperparameter names the estimator does not have, listing the valid ones."""
+    valid = sorted(estimator.get_params(deep=False))
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ValueError(
+            f"{option} names unknown hyperparameter(s) {bad} of {type(estimator).__name__}; "
+            f"valid names: {', '.join(valid)}"
+        )
+
+
+def parse_params(specs: Sequence[str]) -> dict[str, Any]:
+    """Parse repeated ``--param NAME=VALUE`` into a dict.
+
+    Values are read like ``sweep --grid`` values (int, float, true/false, none,
+    text); a comma list (``64,32``) or ``64x32`` becomes a tuple.
+
+    Examples
+    --------
+    >>> parse_params(["max_epochs=5", "hidden_layer_sizes=64,32", "verbose=false"])
+    {'max_epochs': 5, 'hidden_layer_sizes': (64, 32), 'verbose': False}
+    """
+    from coxmt.experiments import parse_param_grid
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name = str(spec).partition("=")[0].strip()
+        if name in out:
+            raise ValueError(f"--param {name} is given twice; give each hyperparameter once")
+        try:
+            values = parse_param_grid([spec])[name]
+        except ValueError:
+            raise ValueError(
+                f"bad --param {spec!r}; write NAME=VALUE, e.g. --param max_epochs=50"
+            ) from None
+        out[name] = values[0] if len(values) == 1 else tuple(values)
+    return out
+
+
+def warn_skipped_columns(table: Any, features: str | None, reserved: Iterable[Any]) -> None:
+    """Warn about non-numeric columns that automatic feature selection (no --features) skipped.
+
+    Columns named like clinical or survival fields are skipped on purpose and not listed.
+    """
+    from coxmt.data._tables import _is_clinical_name
+
+    if features is not None:
+        return
+    skip = {str(c) for c in reserved if c is not None}
+    clin = getattr(table, "clinical", None)
+    if clin is None:
+        return
+    dropped = [str(c) for c in clin.columns if str(c) not in skip and not _is_clinical_name(c)]
+    if not dropped:
+        return
+    detail = []
+    import pandas as pd
+
+    for c in dropped[:5]:
+        col = clin[c]
+        text = col[col.notna() & pd.to_numeric(col, errors="coerce").isna()]
+        if len(text) and len(text) < col.notna().sum():
+            detail.append(f"{c} holds text such as {str(text.iloc[0])!r}")
+    warnings.warn(
+        f"{len(dropped)} non-numeric column(s) were left out of the features: "
+        f"{', '.join(dropped[:20])}{' ...' if len(dropped) > 20 else ''}"
+        + (f" ({'; '.join(detail)})" if detail else "")
+        + "; fix their values or choose the feature columns with --features",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
+def warn_unlabeled(
+    X_unlabeled: Any, ids: Any, models: dict[str, Any], *, refuse: bool
+) -> dict[str, Any]:
+    """Check ``--unlabeled`` against the labeled table and the models.
+
+    Warns when unlabeled rows carry IDs of labeled patients. Models that do not use
+    unlabeled patients are refused (``refuse=True``, one model) or named in a warning.
+    Returns the models that use them.
+    """
+    if X_unlabeled is None:
+        return {}
+    users = {k: m for k, m in models.items() if getattr(m, "_semi_supervised", False)}
+    ignoring = [k for k in models if k not in users]
+    if ignoring and (refuse or not users):
+        raise ValueError(
+            f"--unlabeled is used only by semi-supervised models (coxmt); {', '.join(ignoring)} "
+            "would ignore it: drop --unlabeled or choose --model coxmt"
+        )
+    if ignoring:
+        verb = "does" if len(ignoring) == 1 else "do"
+        warnings.warn(
+            f"{', '.join(ignoring)} {verb} not use --unlabeled; only {', '.join(users)} "
+            "trained on the unlabeled patients",
+            UserWarning,
+            stacklevel=2,
+        )
+    both = [str(i) for i in X_unlabeled.index if i in set(ids)] if ids is not None else []
+    if both:
+        warnings.warn(
+            f"{len(both)} unlabeled row(s) have IDs of labeled patients in the training table "
+            f"({', '.join(both[:5])}{' ...' if len(both) > 5 else ''}); a patient should be "
+            "either labeled or unlabeled: remove them from the --unlabeled table",
+            UserWarning,
+            stacklevel=2,
+        )
+    return users

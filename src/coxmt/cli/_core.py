@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,26 @@ import typer
 from coxmt.cli._common import (
     EVENT_HELP,
     IMPUTE_HELP,
+    PARAM_HELP,
+    THREADS_HELP,
     check_missing_values,
+    check_param_names,
     cli_errors,
     console,
+    limit_threads,
+    parse_params,
+    show_progress,
+    warn_skipped_columns,
+    warn_unlabeled,
 )
 
 __all__ = ["register"]
 
-_MODEL_HELP = "Model: coxmt (Cox-MT), coxnnet (Cox-nnet) or coxph (penalised linear Cox)."
+_MODEL_HELP = (
+    "Model: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), coxnet "
+    "(elastic-net Cox) or rsf (random survival forest). DeepSurv runs in `coxmt cv`; it "
+    "cannot be saved as a model folder."
+)
 
 
 def _load_labeled(
@@ -27,6 +40,7 @@ def _load_labeled(
     event_means: str,
     features: str | None,
     id_col: str | None,
+    impute: str | None = None,
 ) -> Any:
     from coxmt.data import load_survival_table
 
@@ -37,6 +51,7 @@ def _load_labeled(
         event_means=event_means,  # type: ignore[arg-type]
         feature_cols=features,
         id_col=id_col,
+        drop_empty=impute is not None,  # --impute has nothing to fill them from
     )
 
 
@@ -54,9 +69,43 @@ def _parse_times(times: str | None) -> list[float] | None:
     if times is None:
         return None
     try:
-        return [float(t) for t in times.split(",") if t.strip()]
+        values = [float(t) for t in times.split(",") if t.strip()]
     except ValueError:
-        raise ValueError(f"--times must be comma-separated numbers, got {times!r}") from None
+        hint = ""
+        if re.search(r"\d,\d", times) and ";" not in times:
+            hint = " (use a point as the decimal mark: 1.5, not 1,5)"
+        raise ValueError(f"--times must be comma-separated numbers, got {times!r}{hint}") from None
+    negative = [f"{t:g}" for t in values if t < 0]
+    if negative:
+        raise ValueError(
+            f"--times must be >= 0 (time since the start of follow-up); got {', '.join(negative)}"
+        )
+    return values
+
+
+def _build_estimator(
+    model: str, param: list[str], epochs: int | None, seed: int | None, option: str = "--param"
+) -> Any:
+    """The estimator named ``model`` with ``--param`` values (checked) and ``--epochs``."""
+    from coxmt.experiments import get_model
+
+    user = parse_params(param)
+    estimator = get_model(model)
+    check_param_names(estimator, user, option)
+    defaults: dict[str, Any] = {}
+    names = estimator.get_params(deep=False)
+    if seed is not None and "random_state" in names:
+        defaults["random_state"] = seed
+    if epochs is not None:
+        if "max_epochs" not in names:
+            raise ValueError(f"--epochs does not apply to {model} (it has no training epochs)")
+        if "max_epochs" in user and user["max_epochs"] != epochs:
+            raise ValueError("--epochs and --param max_epochs disagree; give one of them")
+        defaults["max_epochs"] = epochs
+    try:
+        return estimator.set_params(**{**defaults, **user})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad --param for {model}: {exc}") from None
 
 
 @cli_errors
@@ -66,6 +115,10 @@ def demo(
     seed: int = typer.Option(0, help="Random seed (splits and models)."),
     jobs: int = typer.Option(1, help="Parallel worker processes."),
     out: Path | None = typer.Option(None, help="Folder for the results (tables, predictions)."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
+    progress: bool = typer.Option(
+        True, help="Show a progress bar (only when stderr is a terminal)."
+    ),
 ) -> None:
     """Cross-validate Cox-MT vs Cox-nnet vs a ridge-penalised linear Cox model on the built-in dataset.
 
@@ -75,6 +128,7 @@ def demo(
     from coxmt.data import load_demo
     from coxmt.experiments import cross_validate
 
+    limit_threads(threads)
     table = load_demo()
     console.print(
         f"[bold]{table.source}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
@@ -91,6 +145,7 @@ def demo(
         n_jobs=jobs,
         results_dir=out,
         ids=table.ids,
+        verbose=show_progress(progress),
     )
     print_cv_summary(results, reference="Cox-MT")
 
@@ -108,7 +163,7 @@ def fit(
     ),
     id_col: str | None = typer.Option(None, help="Patient ID column."),
     unlabeled: Path | None = typer.Option(
-        None, help="Table of unlabeled patients (features only) for Cox-MT."
+        None, help="Table of unlabeled patients (features only); used by --model coxmt only."
     ),
     model: str = typer.Option("coxmt", help=_MODEL_HELP),
     top_genes: int | None = typer.Option(
@@ -116,46 +171,59 @@ def fit(
     ),
     log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
     impute: str | None = typer.Option(None, help=IMPUTE_HELP),
+    param: list[str] = typer.Option([], "--param", help=PARAM_HELP),
     epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
     seed: int = typer.Option(0, help="Random seed."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
-    verbose: bool = typer.Option(True, help="Show a progress bar."),
+    verbose: bool = typer.Option(
+        True, help="Show a progress bar (only when stderr is a terminal)."
+    ),
 ) -> None:
     """Fit a model (with its preprocessing) on a table and save it to a folder."""
-    from coxmt.experiments import get_model
+    from coxmt._validation import check_survival_target
     from coxmt.io import save_model
     from coxmt.pipeline import SurvivalPipeline
 
+    limit_threads(threads)
+    estimator = _build_estimator(model, param, epochs, seed)
+    if not hasattr(estimator, "_export_state"):
+        raise ValueError(
+            f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
+            "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
+            "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
+        )
     pre = _build_preprocessing(top_genes, log2, impute)
-    table = _load_labeled(data, time_col, event_col, event_means, features, id_col)
-    from coxmt._validation import check_survival_target
-
+    table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
+    warn_skipped_columns(table, features, [time_col, event_col, id_col])
     check_survival_target(table.y, min_samples=2)
     check_missing_values(table.X, impute, f"{data.name}")
-    params: dict[str, Any] = {"random_state": seed}
-    if epochs is not None:
-        params["max_epochs"] = epochs
-    estimator = get_model(model, **params)
-    if verbose and "verbose" in estimator.get_params():
-        estimator.set_params(verbose=True)
+    names = estimator.get_params(deep=False)
+    if "verbose" in names and "verbose" not in parse_params(param):
+        estimator.set_params(verbose=show_progress(verbose))
     pipe = SurvivalPipeline([*pre.steps, ("model", estimator)])
     X_unl = None
     if unlabeled is not None:
         from coxmt.data import read_feature_table
 
         X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+        warn_unlabeled(
+            X_unl, table.ids if id_col is not None else None, {model: estimator}, refuse=True
+        )
         check_missing_values(X_unl, impute, f"{unlabeled.name}")
     pipe.fit(table.X, table.y, X_unlabeled=X_unl)
     for _, step in pipe.steps[:-1]:
         if getattr(step, "note_", ""):
             console.print(f"note: {step.note_}", highlight=False)
-    estimator.set_params(verbose=False)
+    if "verbose" in names:
+        estimator.set_params(verbose=False)
     save_model(pipe, out)
     n_unl = 0 if X_unl is None else len(X_unl)
     console.print(
         f"fitted {model} on {len(table)} patients ({int(table.event.sum())} deaths"
         f"{f', {n_unl} unlabeled' if n_unl else ''}), {table.X.shape[1]} features; "
-        f"training C-index {pipe.score(table.X, table.y):.3f}; saved to {out}"
+        f"training C-index {pipe.score(table.X, table.y):.3f}; saved to {out}",
+        highlight=False,
     )
 
 
@@ -163,8 +231,12 @@ def fit(
 def predict(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt fit`."),
     data: Path = typer.Option(..., help="Table of patients to score."),
-    out: Path = typer.Option(..., help="Output CSV: id, risk (+ survival at --times)."),
-    id_col: str | None = typer.Option(None, help="Patient ID column (copied to the output)."),
+    out: Path = typer.Option(
+        ..., help="Output CSV: the --id-col column, risk (+ survival_t<time> at --times)."
+    ),
+    id_col: str | None = typer.Option(
+        None, help="Patient ID column (copied to the output under the same name)."
+    ),
     times: str | None = typer.Option(
         None, help="Comma-separated times at which to add survival probabilities, e.g. 12,36,60."
     ),
@@ -174,6 +246,7 @@ def predict(
     chunk_rows: int | None = typer.Option(
         None, help="Rows read and scored at a time (default: about 4 million values per chunk)."
     ),
+    threads: int = typer.Option(1, help=THREADS_HELP),
 ) -> None:
     """Score patients with a saved model: risk (higher = higher risk) per patient.
 
@@ -183,6 +256,7 @@ def predict(
     """
     from coxmt.predict import predict_table
 
+    limit_threads(threads)
     n = predict_table(
         model,
         data,
@@ -205,6 +279,7 @@ def evaluate(
     event_means: str = typer.Option("event", help=EVENT_HELP),
     id_col: str | None = typer.Option(None, help="Patient ID column."),
     fill_missing: float | None = typer.Option(None, help="Fill missing features with this value."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
 ) -> None:
     """Evaluate a saved model on a labeled table: Harrell's C, Uno's C and the integrated Brier score.
 
@@ -215,6 +290,7 @@ def evaluate(
     from coxmt.io import load_model
     from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
 
+    limit_threads(threads)
     est = load_model(model)
     table = _load_labeled(data, time_col, event_col, event_means, None, id_col)
     if not any(type(s).__name__ == "SimpleImputer" for _, s in getattr(est, "steps", [])):
@@ -241,7 +317,8 @@ def evaluate(
     ibs = integrated_brier_score(table.y, table.y, surv, grid)
     console.print(
         f"{len(table)} patients, {int(table.event.sum())} deaths: Harrell C {c:.4f}, "
-        f"Uno C {uno:.4f}, IBS {ibs:.4f}"
+        f"Uno C {uno:.4f}, IBS {ibs:.4f}",
+        highlight=False,
     )
 
 
@@ -268,7 +345,5 @@ def _eval_grid_bounds(time: Any, event: Any) -> tuple[float, float]:
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
-    app.command()(demo)
-    app.command()(fit)
-    app.command()(predict)
-    app.command()(evaluate)
+    for command in (demo, fit, predict, evaluate):
+        app.command()(command)

@@ -10,10 +10,18 @@ import typer
 from coxmt.cli._common import (
     EVENT_HELP,
     IMPUTE_HELP,
+    PARAM_HELP,
+    THREADS_HELP,
     check_missing_values,
+    check_param_names,
     cli_errors,
     console,
+    limit_threads,
     note_constant_features,
+    parse_params,
+    show_progress,
+    warn_skipped_columns,
+    warn_unlabeled,
 )
 
 __all__ = ["command_line", "print_cv_summary", "register"]
@@ -126,20 +134,35 @@ def command_line(ctx: Any) -> str | None:
     return shlex.join(words)
 
 
-def _models(names: str, epochs: int | None) -> dict[str, Any]:
+def _models(names: str, epochs: int | None, param: list[str] | None = None) -> dict[str, Any]:
+    """The --models estimators; each --param is set on every model that has that name."""
     from coxmt.experiments import display_name, get_model
 
+    user = parse_params(param or [])
     out: dict[str, Any] = {}
     for name in [n.strip() for n in names.split(",") if n.strip()]:
         est = get_model(name)
         if epochs is not None and "max_epochs" in est.get_params():
             est.set_params(max_epochs=epochs)
+        own = {k: v for k, v in user.items() if k in est.get_params(deep=False)}
+        try:
+            est.set_params(**own)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad --param for {name}: {exc}") from None
         label = display_name(name)
         if label in out:
             raise ValueError(f"--models lists {name!r} twice; list each model once")
         out[label] = est
     if not out:
         raise ValueError("--models is empty; pass e.g. --models coxmt,coxnnet")
+    known = {k for est in out.values() for k in est.get_params(deep=False)}
+    unknown = [k for k in user if k not in known]
+    if unknown:
+        valid = sorted(known)
+        raise ValueError(
+            f"--param names unknown hyperparameter(s) {unknown} of {', '.join(out)}; valid "
+            f"names: {', '.join(valid)}"
+        )
     return out
 
 
@@ -204,6 +227,7 @@ def _run(
     overwrite: bool,
     splits: Path | None,
     progress: bool,
+    threads: int = 1,
     backend: str = "local",
     address: str | None = None,
     gpus_per_task: float | None = None,
@@ -211,6 +235,7 @@ def _run(
 ) -> Any:
     from coxmt.data import load_survival_table
     from coxmt.experiments import cross_validate
+    from coxmt.experiments._runner import check_fold_count
 
     if event_means not in ("event", "censored"):
         raise ValueError(f"--event-means must be 'event' or 'censored', got {event_means!r}")
@@ -219,6 +244,7 @@ def _run(
     if splits is None and repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     ray_options = _ray_options(backend, address, gpus_per_task)
+    limit_threads(threads)
     preprocessing = _preprocessing(top_genes, log2, scale, impute)
     table = load_survival_table(
         data,
@@ -227,12 +253,17 @@ def _run(
         event_means=event_means,  # type: ignore[arg-type]
         feature_cols=features,
         id_col=id_col,
+        drop_empty=impute is not None,  # --impute has nothing to fill them from
     )
     X_unl = None
     if unlabeled is not None:
         from coxmt.data import read_feature_table
 
         X_unl = read_feature_table(unlabeled, feature_names=list(table.X.columns), id_col=id_col)
+        warn_unlabeled(X_unl, table.ids if id_col is not None else None, models, refuse=False)
+    warn_skipped_columns(table, features, [time_col, event_col, id_col])
+    if splits is None and table.event.any():  # refused before anything is printed
+        check_fold_count(table.event, folds)
     check_missing_values(table.X, impute, data.name)
     check_missing_values(X_unl, impute, "" if unlabeled is None else unlabeled.name)
     console.print(
@@ -270,7 +301,7 @@ def _run(
         results_dir=out,
         ids=None,  # table.X is indexed by the patient IDs (row numbers without --id-col)
         splits=splits,
-        verbose=progress,
+        verbose=show_progress(progress),
         overwrite=overwrite,
         metadata=metadata,
     )
@@ -323,7 +354,9 @@ _SPLITS = typer.Option(
 _EPOCHS = typer.Option(
     None, help="Training epochs of the neural models (model default if omitted)."
 )
-_PROGRESS = typer.Option(True, help="Show a progress bar.")
+_PROGRESS = typer.Option(True, help="Show a progress bar (only when stderr is a terminal).")
+_THREADS = typer.Option(1, help=THREADS_HELP + " Worker processes (--jobs) use one thread each.")
+_PARAM = typer.Option([], "--param", help=PARAM_HELP + " Set on every model that has the name.")
 
 
 @cli_errors
@@ -352,9 +385,11 @@ def cv(
     overwrite: bool = _OVERWRITE,
     splits: Path | None = _SPLITS,
     epochs: int | None = _EPOCHS,
+    param: list[str] = _PARAM,
     reference: str | None = typer.Option(
         None, help="Model the others are compared with (default: coxmt if run, else the first)."
     ),
+    threads: int = _THREADS,
     progress: bool = _PROGRESS,
 ) -> None:
     """Cross-validate several models on identical repeated stratified splits and compare them.
@@ -363,7 +398,7 @@ def cv(
     Prints mean ± sd of Harrell's C, Uno's C and the integrated Brier score per model
     and paired p-values against the reference model.
     """
-    estimators = _models(models, epochs)
+    estimators = _models(models, epochs, param)
     ref = _reference(reference, list(estimators))
     results = _run(
         estimators,
@@ -371,7 +406,8 @@ def cv(
         features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
-        out=out, overwrite=overwrite, splits=splits, progress=progress, ctx=ctx,
+        out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
+        ctx=ctx,
     )  # fmt: skip
     print_cv_summary(results, reference=ref)
     if out is not None:
@@ -389,7 +425,9 @@ def sweep(
     id_col: str | None = _ID,
     model: str = typer.Option("coxmt", help="Model whose hyperparameters are swept."),
     grid: list[str] = typer.Option(
-        ..., help="NAME=V1,V2,... (repeatable), e.g. --grid consistency_weight=0.1,1,3."
+        ...,
+        help="NAME=V1,V2,... (repeatable), e.g. --grid consistency_weight=0.1,1,3; the same "
+        "names as --param (layer sizes as 64x32).",
     ),
     folds: int = _FOLDS,
     repeats: int = _REPEATS,
@@ -407,6 +445,8 @@ def sweep(
     overwrite: bool = _OVERWRITE,
     splits: Path | None = _SPLITS,
     epochs: int | None = _EPOCHS,
+    param: list[str] = _PARAM,
+    threads: int = _THREADS,
     progress: bool = _PROGRESS,
 ) -> None:
     """Cross-validate every combination of a hyperparameter grid on identical splits.
@@ -415,19 +455,27 @@ def sweep(
     same folds that report performance is optimistic: confirm the winner with
     `coxmt cv` on fresh splits (another --seed) or an external cohort.
     """
-    from coxmt.experiments import grid_models, parse_param_grid
+    from coxmt.experiments import get_model, grid_models, parse_param_grid
 
-    fixed: dict[str, Any] = {}
+    fixed = parse_params(param)
     if epochs is not None:
         fixed["max_epochs"] = epochs
-    models = grid_models(model, parse_param_grid(grid), **fixed)
+    parsed = parse_param_grid(grid)
+    base = get_model(model)
+    check_param_names(base, parsed, "--grid")
+    check_param_names(base, fixed, "--param")
+    both = sorted(set(parsed) & set(fixed))
+    if both:
+        raise ValueError(f"{both} are given both in --grid and --param/--epochs; give them once")
+    models = grid_models(model, parsed, **fixed)
     results = _run(
         models,
         data=data, time_col=time_col, event_col=event_col, event_means=event_means,
         features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
-        out=out, overwrite=overwrite, splits=splits, progress=progress, ctx=ctx,
+        out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
+        ctx=ctx,
     )  # fmt: skip
     print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
     if out is not None:

@@ -11,8 +11,11 @@ import csv
 import gzip
 import io
 import lzma
+import re
+import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +151,45 @@ def _check_single_column(frame: pd.DataFrame, path: Path, sep: str) -> None:
         )
 
 
+def _detect_sep(path: Path, compression: str | None, suffix: str) -> str:
+    """The delimiter of a text table: tab for a .tsv whose header holds tabs, else sniffed."""
+    head = _open_text_head(path, compression)
+    # a .tsv holds tabs; one that does not (exported with another delimiter) is sniffed
+    if suffix in _TSV_SUFFIXES and "\t" in head.split("\n", 1)[0]:
+        return "\t"
+    return _sniff_sep(head)
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
+
+
+def _warn_decimal_commas(frame: pd.DataFrame, path: Path) -> None:
+    """Warn when text columns hold numbers written with a decimal comma (``1,5``)."""
+    found = []
+    for c in frame.columns:
+        col = frame[c]
+        if col.dtype != object:
+            continue
+        sample = col.dropna().astype(str).head(50)
+        if len(sample) and sample.map(lambda v: bool(_DECIMAL_COMMA.match(v))).mean() > 0.5:
+            found.append(str(c))
+    if found:
+        warnings.warn(
+            f"{str(path)!r}: {len(found)} column(s) look like numbers written with a decimal "
+            f"comma (e.g. '1,5') and are read as text: {', '.join(found[:10])}"
+            f"{' ...' if len(found) > 10 else ''}. Export the table with a decimal point "
+            "(or read it with pandas.read_csv(..., decimal=',') and save it again)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None) -> pd.DataFrame:
     try:
         if path.stat().st_size == 0:
             raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
         if sep is None:
-            head = _open_text_head(path, compression)
-            # a .tsv holds tabs; one that does not (exported with another delimiter) is sniffed
-            tab_header = "\t" in head.split("\n", 1)[0]
-            sep = "\t" if suffix in _TSV_SUFFIXES and tab_header else _sniff_sep(head)
+            sep = _detect_sep(path, compression, suffix)
         frame = pd.read_csv(path, sep=sep, compression=compression, low_memory=False)
     except pd.errors.EmptyDataError:
         raise ValueError(
@@ -165,7 +198,136 @@ def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None
     except _READ_ERRORS as err:
         raise _corrupt_error(path, compression, err) from err
     _check_single_column(frame, path, sep)
+    _warn_decimal_commas(frame, path)
     return frame
+
+
+def read_columns(path: Any, sep: str | None = None) -> tuple[list[str], str | None]:
+    """Column names of a CSV/TSV/Parquet table, reading only its header.
+
+    Returns ``(names, sep)``: the delimiter detected (or given) for text tables,
+    None for Parquet. h5ad files are refused (they cannot be read in chunks).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"table {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; pass the path of a table file inside it")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    suffix, compression = _split_suffixes(path)
+    if suffix in _PARQUET_SUFFIXES:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError(
+                f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
+                "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
+            ) from None
+        try:
+            names = list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
+            raise _corrupt_error(path, None, exc) from None
+        return [n for n in names if not n.startswith("__index_level_")], None
+    if suffix in _H5AD_SUFFIXES:
+        raise ValueError(
+            f"reading in chunks needs CSV/TSV/Parquet; convert {path.name} to one of them "
+            "(e.g. adata.to_df().to_csv(...)) or score it from Python with model.predict"
+        )
+    try:
+        if sep is None:
+            sep = _detect_sep(path, compression, suffix)
+        header = pd.read_csv(path, sep=sep, compression=compression, nrows=0)
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{str(path)!r} is empty (no header and no rows); check the export or download"
+        ) from None
+    except _READ_ERRORS as err:
+        raise _corrupt_error(path, compression, err) from None
+    _check_single_column(header, path, sep)
+    return [str(c) for c in header.columns], sep
+
+
+def is_parquet(path: Any) -> bool:
+    """Whether ``path`` names a Parquet file (by its suffix)."""
+    return _split_suffixes(Path(path))[0] in _PARQUET_SUFFIXES
+
+
+def iter_table_chunks(
+    path: str | Path,
+    chunk_rows: int,
+    sep: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield a table in chunks of at most ``chunk_rows`` rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TSV (optionally compressed; the delimiter is detected) or Parquet.
+    chunk_rows : int
+        Rows per chunk.
+    sep : str, optional
+        Delimiter of text tables (detected when None).
+    columns : sequence of str, optional
+        Read only these columns (all when None); they must exist.
+
+    Notes
+    -----
+    Memory is bounded by ``chunk_rows`` for text tables and by one row group
+    (plus one chunk) for Parquet files: write large Parquet files with row groups
+    of moderate size (pyarrow's default, one million rows, is fine for a few
+    hundred columns; use ``row_group_size=50_000`` for tens of thousands of genes).
+
+    Yields
+    ------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import tempfile, os, pandas as pd
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> pd.DataFrame({"g": range(5)}).to_csv(p, index=False)
+    >>> [len(c) for c in iter_table_chunks(p, 2)]
+    [2, 2, 1]
+    """
+    path = Path(path)
+    if int(chunk_rows) < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    names, sep = read_columns(path, sep)
+    if columns is not None:
+        absent = [c for c in columns if c not in set(names)]
+        if absent:
+            raise ValueError(f"{str(path)!r} has no column(s) {absent[:20]}; it has {names[:20]}")
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            # pre_buffer=True (pyarrow's default) keeps every row group read so far in
+            # memory while iterating: memory would grow with the file. Without it, memory
+            # is bounded by one row group.
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            for batch in pf.iter_batches(
+                batch_size=int(chunk_rows), columns=None if columns is None else list(columns)
+            ):
+                yield batch.to_pandas()
+        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+            raise _corrupt_error(path, None, exc) from None
+        return
+    _, compression = _split_suffixes(path)
+    wanted = None if columns is None else set(columns)
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            compression=compression,
+            chunksize=int(chunk_rows),
+            usecols=None if wanted is None else (lambda c: str(c) in wanted),
+        )
+        with reader:
+            yield from reader
+    except _READ_ERRORS as err:
+        raise _corrupt_error(path, compression, err) from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -284,6 +284,7 @@ def load_survival_table(
     feature_cols: str | Sequence[str] | None = None,
     id_col: str | None = None,
     sep: str | None = None,
+    drop_empty: bool = False,
 ) -> SurvivalTable:
     """Load a survival table (one row per patient) from CSV, TSV, Parquet or h5ad.
 
@@ -311,6 +312,9 @@ def load_survival_table(
         Patient ID column (must be unique); it becomes the index of ``X``.
     sep : str, optional
         Delimiter of text files; ``None`` detects it (tab for ``.tsv``).
+    drop_empty : bool, default False
+        Drop feature columns without any value (with a warning naming them) instead
+        of refusing them, e.g. before imputation, which has nothing to fill them from.
 
     Returns
     -------
@@ -429,6 +433,15 @@ def load_survival_table(
     index = ids if ids is not None else pd.RangeIndex(frame.shape[0])
     X = frame[features].astype(np.float64)
     X.index = index
+    if drop_empty and X.isna().all(axis=0).any() and not X.isna().all(axis=None):
+        empty = [str(c) for c in X.columns[X.isna().all(axis=0).to_numpy()]]
+        warnings.warn(
+            f"{len(empty)} feature column(s) without any value were dropped: {empty}",
+            UserWarning,
+            stacklevel=2,
+        )
+        X = X.drop(columns=empty)
+        features = [c for c in features if str(c) not in set(empty)]
     _check_feature_values(X, ids)
     feat_set = set(features)
     clinical = frame[[c for c in frame.columns if c not in reserved and c not in feat_set]]

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target
+from coxmt._validation import check_aligned_ids, check_layer_sizes, check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
 from coxmt.nn.mlp import CoxMLP, check_architecture
@@ -119,9 +119,7 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     def _hidden_sizes(self, n_features: int) -> tuple[int, ...]:
         if self.hidden_layer_sizes is None:
             return self._default_hidden(n_features)
-        if isinstance(self.hidden_layer_sizes, int):
-            return (int(self.hidden_layer_sizes),)
-        return tuple(int(h) for h in self.hidden_layer_sizes)
+        return check_layer_sizes(self.hidden_layer_sizes)
 
     def _check_params(self) -> None:
         if self.learning_rate <= 0:

@@ -35,7 +35,13 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target, make_target
+from coxmt._forest_state import forest_from_state, forest_to_state
+from coxmt._validation import (
+    check_aligned_ids,
+    check_layer_sizes,
+    check_survival_target,
+    make_target,
+)
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators._mixins import TabularSurvivalMixin
@@ -223,6 +229,27 @@ class RandomSurvivalForest(_WrappedSurvivalEstimator):
     def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
         """Ensemble cumulative hazard, shape (n_samples, n_times)."""
         return self._curves(X, times, "hazard")
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self, "estimator_")
+        arrays, config = forest_to_state(self.estimator_)
+        names = getattr(self, "feature_names_in_", None)
+        params = {k: v if isinstance(v, int | float | str | type(None)) else None
+                  for k, v in self.get_params(deep=False).items()}  # fmt: skip
+        config.update(params=params, feature_names_in=None if names is None else list(names))
+        return arrays, config
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
+        est = cls(**config["params"])
+        forest_params = {k: v for k, v in config["params"].items() if k != "n_jobs"}
+        est.estimator_ = forest_from_state(arrays, config, forest_params)
+        est.n_features_in_ = int(config["n_features_in"])
+        if config.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        forest = est.estimator_
+        est.unique_times_ = np.asarray(forest.unique_times_[forest.is_event_time_], dtype=float)
+        return est
 
 
 class CoxnetSksurv(_CoxTypeEstimator):
@@ -473,7 +500,7 @@ class DeepSurv(_CoxTypeEstimator):
             torch.manual_seed(seed)
             net = tt.practical.MLPVanilla(
                 X.shape[1],
-                [int(h) for h in self.hidden_layer_sizes],
+                list(check_layer_sizes(self.hidden_layer_sizes)),
                 1,
                 batch_norm=bool(self.batch_norm),
                 dropout=float(self.dropout) if self.dropout > 0 else None,

@@ -42,7 +42,7 @@ from coxmt.experiments._tasks import (
     set_random_state,
 )
 
-__all__ = ["cross_validate"]
+__all__ = ["check_fold_count", "cross_validate"]
 
 
 def _check_estimators(estimators: Any) -> dict[str, Any]:
@@ -100,6 +100,30 @@ def _check_unlabeled(X_unlabeled: Any, X: Any, allow_nan: bool) -> Any:
         X_unlabeled, name="X_unlabeled", allow_nan=allow_nan, n_features=np.shape(X)[1]
     )
     return X_unlabeled if isinstance(X_unlabeled, pd.DataFrame) else arr
+
+
+def check_fold_count(event: Any, n_splits: int) -> None:
+    """Refuse more folds than deaths, naming the largest number of folds that works.
+
+    Stratified K-fold puts a death in every test fold only when ``n_splits`` is at
+    most the number of deaths; with more folds some test folds hold none, their
+    C-index and Brier score are undefined and the means over folds are meaningless.
+
+    Examples
+    --------
+    >>> check_fold_count(np.array([1, 0, 1, 0, 1, 0, 0]), 3)
+    >>> check_fold_count(np.array([1, 0, 1, 0, 1, 0, 0]), 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot make 5 folds from 3 deaths: some test folds would hold no death, so their C-index is undefined; use n_splits=3 or fewer
+    """
+    n_events = int(np.asarray(event).astype(bool).sum())
+    if int(n_splits) <= n_events or n_events < 2:  # < 2 deaths: no number of folds works,
+        return  # which the training-set check reports (check_training_events)
+    raise ValueError(
+        f"cannot make {int(n_splits)} folds from {n_events} deaths: some test folds would hold "
+        f"no death, so their C-index is undefined; use n_splits={n_events} or fewer"
+    )
 
 
 def _resolve_splits(
@@ -392,6 +416,8 @@ def cross_validate(
     event, time = check_survival_target(y, n_samples=n, min_samples=2)
     index, real_ids = _resolve_ids(ids, X, n)
     Xu = _check_unlabeled(X_unlabeled, data_X, allow_nan)
+    if splits is None:
+        check_fold_count(event, n_splits)
     split_list, split_source = _resolve_splits(
         splits, event, n_splits, n_repeats, random_state, index if real_ids else None
     )

@@ -17,6 +17,7 @@ Patients without a feature file are kept (the models give them a learned
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -522,8 +523,6 @@ def fit(
         if id_col is not None:
             both = sorted(set(map(str, ids_u)) & set(map(str, ids)))
             if both:
-                import warnings
-
                 warnings.warn(
                     f"{len(both)} unlabeled patient(s) are also in the training table "
                     f"({', '.join(both[:5])}{' ...' if len(both) > 5 else ''}); drop them from "
@@ -555,7 +554,10 @@ def fit(
     estimator.set_params(verbose=False)
     save_model(saved, out)
     n_unl = 0 if bags_unl is None else len(bags_unl)
-    what = f"{X.shape[1]} RNA-seq features + slides" if X is not None else "slides"
+    what = "slides"
+    if X is not None:
+        kept = int(estimator.n_features_in_)
+        what = f"{X.shape[1]} RNA-seq columns{f' ({kept} kept)' if kept != X.shape[1] else ''} + slides"
     console.print(
         f"fitted {model} on {len(labeled)} patients ({labeled.n_events} deaths"
         f"{f', {n_unl} unlabeled' if n_unl else ''}), {what}; training C-index {train_c:.3f}; "
@@ -605,8 +607,6 @@ def predict(
         last = float(est.unique_times_.max()) if len(est.unique_times_) else 0.0
         late = [t for t in grid if t > last]
         if late:
-            import warnings
-
             warnings.warn(
                 f"--times {late} lie past the last training event time ({last:g}); survival "
                 "there is extrapolated as flat",

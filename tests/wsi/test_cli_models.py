@@ -334,3 +334,121 @@ def test_find_feature_files_clam_layout(tmp_path: Path) -> None:
         "S1": "h5_files/S1.h5",
         "S2": "pt_files/S2.pt",
     }
+
+
+def test_clam_pt_features_without_coordinates(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    """CLAM .pt files (features only) train and score; attention needs coordinates."""
+    import torch
+
+    from coxmt.wsi import read_features
+
+    pt_dir = tmp_path / "features" / "pt_files"
+    pt_dir.mkdir(parents=True)
+    for h5 in cohort.features.glob("*.h5"):
+        torch.save(torch.from_numpy(read_features(h5)[0]), pt_dir / f"{h5.stem}.pt")
+    args = _fit_args(cohort, "wsi-coxnnet", tmp_path / "model")
+    args[args.index("--features-dir") + 1] = str(tmp_path / "features")
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "34 of 36 patients matched to 42 feature file(s)" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "wsi", "predict", "--model", str(tmp_path / "model"), "--table", str(cohort.table),
+            "--features-dir", str(tmp_path / "features"), "--out", str(tmp_path / "r.csv"),
+            "--attention-dir", str(tmp_path / "att"),
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "wrote 0 attention file(s)" in r.output
+    assert "42 slide(s) without patch coordinates skipped" in r.output
+    assert np.isfinite(pd.read_csv(tmp_path / "r.csv")["risk"]).all()
+
+
+@pytest.fixture(scope="module")
+def wsi_model_dir(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("wsi_model") / "model"
+    r = runner.invoke(app, _fit_args(cohort, "wsi-coxmt", out))
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"--features-dir": "nowhere"}, r"feature folder .*nowhere.* does not exist",
+                     id="missing-feature-folder"),
+        pytest.param({"--attention-dir": "features"}, r"--attention-dir is the feature folder",
+                     id="attention-over-features"),
+        pytest.param({"--table": "strangers", "--slide-col": "none"},
+                     r"a slide-only model has nothing to score", id="no-patient-matched"),
+        pytest.param({"--times": "12,-1"}, r"--times must be >= 0", id="negative-time"),
+    ],
+)  # fmt: skip
+def test_predict_errors(
+    app: typer.Typer,
+    runner: CliRunner,
+    cohort: Cohort,
+    wsi_model_dir: Path,
+    tmp_path: Path,
+    change: dict[str, str],
+    message: str,
+) -> None:
+    strangers = pd.read_csv(cohort.table)
+    strangers["none"] = ""
+    strangers.to_csv(tmp_path / "strangers.csv", index=False)
+    paths = {
+        "nowhere": tmp_path / "nowhere",
+        "features": cohort.features,
+        "strangers": tmp_path / "strangers.csv",
+    }
+    options = {
+        "--model": str(wsi_model_dir),
+        "--table": str(cohort.table),
+        "--features-dir": str(cohort.features),
+        "--out": str(tmp_path / "r.csv"),
+        "--id-col": "case_id",
+    }
+    options.update({k: str(paths.get(v, v)) for k, v in change.items()})
+    r = runner.invoke(app, ["wsi", "predict", *[x for kv in options.items() for x in kv]])
+    assert r.exit_code == 2, r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("error:")]) == 1
+    assert re.search(message, " ".join(r.output.split())), r.output
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_multimodal_partial_rna_needs_impute(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(cohort.table)
+    frame.loc[4, "G2_rnaseq"] = np.nan  # one value missing
+    frame.loc[9, GENES] = np.nan  # no RNA-seq at all: kept as a missing modality
+    table = tmp_path / "clinical.csv"
+    frame.to_csv(table, index=False)
+    args = _fit_args(cohort, "multimodal-coxmt", tmp_path / "model", table)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "missing values in 1 feature column(s) ['G2_rnaseq']" in r.output
+    assert "--impute median" in " ".join(r.output.split())
+    r = runner.invoke(app, [*args, "--impute", "median"])
+    assert r.exit_code == 0, r.output
+    assert "note: 1 patient(s) have no RNA-seq values" in r.output
+    from coxmt.io import load_model
+
+    # the imputer fills single values; a patient without RNA-seq keeps the 'missing' token
+    assert load_model(tmp_path / "model")[-1].n_missing_rna_ == 1
+    r = runner.invoke(
+        app,
+        [
+            "wsi", "predict", "--model", str(tmp_path / "model"), "--table", str(table),
+            "--features-dir", str(cohort.features), "--out", str(tmp_path / "r.csv"),
+            "--id-col", "case_id",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "note: 1 patient(s) have no RNA-seq values" in r.output
+    assert np.isfinite(pd.read_csv(tmp_path / "r.csv")["risk"]).all()

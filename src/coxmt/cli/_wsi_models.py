@@ -362,6 +362,30 @@ def _check_rna(X: Any, impute: str | None, what: str, *, fitted: bool = False) -
     return int(empty.sum())
 
 
+def _preprocess_rna(pre: Any, X: Any, y: Any = None, *, fit: bool = False) -> Any:
+    """Apply (or fit and apply) the RNA-seq preprocessing to the patients that have RNA-seq.
+
+    Rows without any value stay all-NaN, so that the model treats the modality as
+    missing (even with ``--impute``, which fills single missing values only).
+    """
+    import numpy as np
+    import pandas as pd
+
+    has = ~X.isna().all(axis=1).to_numpy()
+    if fit:
+        pre.fit(X.loc[has], None if y is None else y[has])
+    part = pre.transform(X.loc[has]) if has.any() else None
+    columns = getattr(part, "columns", None)
+    if columns is None:
+        names = getattr(pre, "get_feature_names_out", None)
+        columns = list(names()) if names is not None else None
+    width = len(columns) if columns is not None else np.asarray(part).shape[1]
+    out = np.full((len(X), width), np.nan)
+    if part is not None:
+        out[has] = np.asarray(part, dtype=np.float64)
+    return pd.DataFrame(out, index=X.index, columns=columns)
+
+
 def _model_kind(model: Any) -> tuple[Any, Any, bool]:
     """(preprocessing or None, estimator, multimodal) of a loaded model; refuses tabular ones."""
     est = model.steps[-1][1] if hasattr(model, "steps") else model
@@ -396,7 +420,7 @@ def _scoring_cohort(
         n_empty = _check_rna(X, "model" if allow_nan else None, table.name, fitted=True)
         if n_empty:
             console.print(f"note: {n_empty} patient(s) have no RNA-seq values", highlight=False)
-        rna = pre.transform(X) if pre is not None else X
+        rna = _preprocess_rna(pre, X) if pre is not None else X
     elif match.n_with_slides == 0:
         raise ValueError(
             f"no patient of {table.name} matched a feature file in {str(features_dir)!r}; a "
@@ -512,6 +536,11 @@ def fit(
     if multimodal:
         X = labeled.X
         n_no_rna = _check_rna(X, impute, table.name)
+        if n_no_rna == len(X):
+            raise ValueError(
+                f"no patient of {table.name} has RNA-seq values in the --features columns; "
+                "check --features, or train a slide-only model (--model wsi-coxmt)"
+            )
     if unlabeled is not None:
         frame_u, ids_u = _read_frame(unlabeled, id_col, unlabeled.name)
         bags_unl = _match(
@@ -539,11 +568,11 @@ def fit(
 
     if multimodal:
         assert pre is not None and X is not None
-        Xt = pre.fit_transform(X, labeled.y)
+        Xt = _preprocess_rna(pre, X, labeled.y, fit=True)
         for _, step in pre.steps:
             if getattr(step, "note_", ""):
                 console.print(f"note: {step.note_}", highlight=False)
-        Xut = None if X_unl is None else pre.transform(X_unl)
+        Xut = None if X_unl is None else _preprocess_rna(pre, X_unl)
         estimator.fit(Xt, match.bags, labeled.y, X_rna_unlabeled=Xut, bags_unlabeled=bags_unl)
         train_c = estimator.score(Xt, match.bags, labeled.y)
         saved: Any = SurvivalPipeline([*pre.steps, ("model", estimator)])

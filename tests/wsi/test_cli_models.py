@@ -452,3 +452,41 @@ def test_multimodal_partial_rna_needs_impute(
     assert r.exit_code == 0, r.output
     assert "note: 1 patient(s) have no RNA-seq values" in r.output
     assert np.isfinite(pd.read_csv(tmp_path / "r.csv")["risk"]).all()
+
+
+def test_predict_refuses_multimodal_model_without_gene_names(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    from coxmt import MultimodalCoxMT
+    from coxmt.io import save_model
+
+    rng = np.random.default_rng(0)
+    bags = [rng.normal(size=(5, D)).astype(np.float32) for _ in range(20)]
+    y = (rng.random(20) < 0.6, rng.exponential(size=20))
+    model = MultimodalCoxMT(n_rna_tokens=2, model_dim=8, n_heads=2, hidden_dim=4, max_epochs=1,
+                            random_state=0).fit(rng.normal(size=(20, 6)), bags, y)  # fmt: skip
+    save_model(model, tmp_path / "mm")
+    r = runner.invoke(
+        app,
+        [
+            "wsi", "predict", "--model", str(tmp_path / "mm"), "--table", str(cohort.table),
+            "--features-dir", str(cohort.features), "--out", str(tmp_path / "r.csv"),
+            "--id-col", "case_id",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert "fitted on RNA-seq without column names" in r.output
+
+
+def test_unlabeled_patients_in_the_training_table_are_warned_about(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    labeled = pd.read_csv(cohort.table).iloc[:2].drop(columns=["time_months", "censorship"])
+    unl = pd.concat([pd.read_csv(cohort.unlabeled), labeled])
+    unl.to_csv(tmp_path / "unl.csv", index=False)
+    args = _fit_args(cohort, "wsi-coxmt", tmp_path / "model")
+    r = runner.invoke(app, [*args, "--unlabeled", str(tmp_path / "unl.csv")])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "warning: 2 unlabeled patient(s) are also in the training table (TCGA-AB-0000, " in text
+    assert "8 unlabeled" in text

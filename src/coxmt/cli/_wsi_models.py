@@ -407,14 +407,26 @@ class _Cohort:
 
 
 def _scoring_cohort(
-    model: Any, table: Path, features_dir: Path, id_col: str | None, slide_col: str | None
+    model: Any,
+    model_dir: Path,
+    table: Path,
+    features_dir: Path,
+    id_col: str | None,
+    slide_col: str | None,
 ) -> _Cohort:
     pre, est, multimodal = _model_kind(model)
     frame, ids = _read_frame(table, id_col, table.name)
     match = _match(frame, ids, features_dir, slide_col, id_col, table.name, require=False)
     rna = None
     if multimodal:
-        names = [str(n) for n in (pre if pre is not None else est).feature_names_in_]
+        fitted_names = getattr(pre if pre is not None else est, "feature_names_in_", None)
+        if fitted_names is None:
+            raise ValueError(
+                f"the multimodal model in {model_dir} was fitted on RNA-seq without column "
+                "names, so the table's columns cannot be matched to it; re-fit it with "
+                "`coxmt wsi fit` (or from Python on a DataFrame)"
+            )
+        names = [str(n) for n in fitted_names]
         X = _rna(frame, names, ids, table.name)
         allow_nan = pre is not None and any(n == "impute" for n, _ in pre.steps)
         n_empty = _check_rna(X, "model" if allow_nan else None, table.name, fitted=True)
@@ -629,7 +641,7 @@ def predict(
         )
     loaded = load_model(model)
     _, est, _ = _model_kind(loaded)
-    cohort = _scoring_cohort(loaded, table, features_dir, id_col, slide_col)
+    cohort = _scoring_cohort(loaded, model, table, features_dir, id_col, slide_col)
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
     res = pd.DataFrame({cohort.ids.name or "id": np.asarray(cohort.ids), "risk": risk})
     if grid:
@@ -721,7 +733,7 @@ def evaluate(
         feature_cols=[],
         id_col=id_col,
     )
-    cohort = _scoring_cohort(loaded, table, features_dir, id_col, slide_col)
+    cohort = _scoring_cohort(loaded, model, table, features_dir, id_col, slide_col)
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
     c = concordance_index(labeled.event, labeled.time, risk)
     lo, hi = _eval_grid_bounds(labeled.time, labeled.event)

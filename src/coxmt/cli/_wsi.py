@@ -414,7 +414,9 @@ def train_filter(
 def heatmap(
     slide: Path = typer.Argument(..., help="The whole-slide image the patches came from."),
     attention: Path = typer.Argument(
-        ..., help="Attention file (coords + attention) written by coxmt.nn.write_attention_h5."
+        ...,
+        help="Attention file (coords + attention): from 'coxmt wsi predict --attention-dir', or "
+        "written by coxmt.nn.write_attention_h5.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
     patch_size: int | None = typer.Option(

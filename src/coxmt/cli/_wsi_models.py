@@ -410,12 +410,14 @@ def _scoring_cohort(
     model: Any,
     model_dir: Path,
     table: Path,
+    frame: Any,
+    ids: Any,
     features_dir: Path,
     id_col: str | None,
     slide_col: str | None,
 ) -> _Cohort:
+    """Bags (and preprocessed RNA-seq) of the patients of ``frame`` for a loaded model."""
     pre, est, multimodal = _model_kind(model)
-    frame, ids = _read_frame(table, id_col, table.name)
     match = _match(frame, ids, features_dir, slide_col, id_col, table.name, require=False)
     rna = None
     if multimodal:
@@ -641,7 +643,8 @@ def predict(
         )
     loaded = load_model(model)
     _, est, _ = _model_kind(loaded)
-    cohort = _scoring_cohort(loaded, model, table, features_dir, id_col, slide_col)
+    frame, ids = _read_frame(table, id_col, table.name)
+    cohort = _scoring_cohort(loaded, model, table, frame, ids, features_dir, id_col, slide_col)
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
     res = pd.DataFrame({cohort.ids.name or "id": np.asarray(cohort.ids), "risk": risk})
     if grid:
@@ -733,7 +736,11 @@ def evaluate(
         feature_cols=[],
         id_col=id_col,
     )
-    cohort = _scoring_cohort(loaded, model, table, features_dir, id_col, slide_col)
+    ids = labeled.ids.astype(str) if id_col is not None else labeled.ids
+    # every column but time/event/ID is in ``clinical``: slide lists and RNA-seq alike
+    cohort = _scoring_cohort(
+        loaded, model, table, labeled.clinical, ids, features_dir, id_col, slide_col
+    )
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
     c = concordance_index(labeled.event, labeled.time, risk)
     lo, hi = _eval_grid_bounds(labeled.time, labeled.event)

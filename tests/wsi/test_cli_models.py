@@ -215,12 +215,12 @@ def test_attention_file_draws_a_heatmap(
     r = runner.invoke(
         app,
         [
-            "wsi", "predict", "--model", str(out), "--table", str(cohort.table), "--features-dir",
+            "wsi", "predict", "--model", str(out), "--data", str(cohort.table), "--features-dir",
             str(cohort.features), "--out", str(tmp_path / "r.csv"), "--attention-dir", str(att),
         ],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    # without --id-col the output is keyed by row number
+    # --data is --table (as in `coxmt predict`); without --id-col rows are keyed by number
     assert pd.read_csv(tmp_path / "r.csv")["id"].tolist() == list(range(36))
     png = tmp_path / "map.png"
     attention = att / "TCGA-AB-0000-01Z-00-DX1.ABC000_attention.h5"

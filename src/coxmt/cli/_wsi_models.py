@@ -54,7 +54,10 @@ MODELS = {
 FEATURE_SUFFIXES = (".h5", ".pt")
 _SLIDE_COL_DEFAULT = "slide_ids"
 
-_TABLE_HELP = "Clinical table, one row per patient (CSV/TSV/Parquet/h5ad, optionally gzipped)."
+_TABLE_HELP = (
+    "Clinical table, one row per patient (CSV/TSV/Parquet/h5ad, optionally gzipped); --data "
+    "is the same option, as in `coxmt fit`."
+)
 _FEATURES_DIR_HELP = (
     "Folder of patch-feature files, one per slide: <slide>.h5 (from 'coxmt wsi extract', CLAM, "
     "TRIDENT) or CLAM <slide>.pt; CLAM's h5_files/ and pt_files/ subfolders are searched too."
@@ -480,7 +483,7 @@ def _model_params(model: str, params: list[str] | None, seed: int, epochs: int |
 
 @cli_errors
 def fit(
-    table: Path = typer.Option(..., help=_TABLE_HELP),
+    table: Path = typer.Option(..., "--table", "--data", help=_TABLE_HELP),
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
     model: str = typer.Option("wsi-coxmt", help=_MODEL_HELP),
@@ -612,7 +615,9 @@ def fit(
 @cli_errors
 def predict(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt wsi fit`."),
-    table: Path = typer.Option(..., help="Table of the patients to score (ID/slide columns, RNA)."),
+    table: Path = typer.Option(
+        ..., "--table", "--data", help="Table of the patients to score (ID/slide columns, RNA)."
+    ),
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
     out: Path = typer.Option(..., help="Output CSV: ID, risk (+ survival at --times)."),
     id_col: str | None = typer.Option(None, help=_ID_HELP),
@@ -706,7 +711,7 @@ def _write_attention(est: Any, cohort: _Cohort, folder: Path) -> tuple[int, int]
 @cli_errors
 def evaluate(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt wsi fit`."),
-    table: Path = typer.Option(..., help="Labeled table to evaluate on."),
+    table: Path = typer.Option(..., "--table", "--data", help="Labeled table to evaluate on."),
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
     time_col: str = typer.Option("time", help="Follow-up time column."),
     event_col: str = typer.Option("event", help="Event column (see --event-means)."),

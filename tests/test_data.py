@@ -190,7 +190,6 @@ def test_auto_features_without_id_col_skips_numeric_id(tmp_path: Path) -> None:
         pytest.param(["TP53_rnaseq", "TP35_rnaseq"], r"feature column 'TP35_rnaseq' not found.*'TP53_rnaseq'", id="missing"),
         pytest.param(["oncotree_code"], r"not numeric.*'IDC'", id="non-numeric"),
         pytest.param(["time", "TP53_rnaseq"], r"includes the time/event/id columns \['time'\]", id="reserved"),
-        pytest.param([], r"empty list", id="empty"),
         pytest.param(["MYC_cnv", "MYC_cnv"], r"more than once: \['MYC_cnv'\]", id="duplicate"),
     ],
 )  # fmt: skip
@@ -200,6 +199,12 @@ def test_feature_cols_errors(
     path = _write(cohort, tmp_path / "c.csv")
     with pytest.raises(ValueError, match=message):
         load_survival_table(path, id_col="case_id", feature_cols=feature_cols)  # type: ignore[arg-type]
+
+
+def test_empty_feature_list_loads_outcomes_only(tmp_path: Path, cohort: pd.DataFrame) -> None:
+    t = load_survival_table(_write(cohort, tmp_path / "c.csv"), id_col="case_id", feature_cols=[])
+    assert t.X.shape == (len(cohort), 0) and len(t.y) == len(cohort)
+    assert "TP53_rnaseq" in t.clinical.columns
 
 
 def test_no_numeric_features(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""Whole-slide-image commands: ``coxmt wsi segment | patch | extract | train-filter``.
+"""Whole-slide-image commands: ``coxmt wsi segment | patch | extract | train-filter | heatmap``.
 
 Each command takes slide files or folders of slides, and writes one output per
 slide named after the slide (file name without extension). Outputs that
 already exist are skipped, so an interrupted run can simply be started again.
+The slide-only and multimodal models (``coxmt wsi fit | predict | evaluate``)
+are in :mod:`coxmt.cli._wsi_models`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal, cast
 import typer
 from rich.markup import escape
 
+from coxmt.cli import _wsi_models
 from coxmt.cli._common import cli_errors, console, err_console
 
 __all__ = ["register", "wsi_app"]
@@ -25,7 +28,9 @@ wsi_app = typer.Typer(
     name="wsi",
     help=(
         "Whole-slide images: tissue segmentation, patching and patch feature extraction "
-        "(CLAM/TRIDENT-compatible .h5 files). Needs the 'wsi' extra of coxmt."
+        "(CLAM/TRIDENT-compatible .h5 files); slide-only and multimodal (RNA-seq + slides) "
+        "survival models trained, scored and evaluated from feature files and a clinical table. "
+        "Needs the 'wsi' extra of coxmt."
     ),
     no_args_is_help=True,
 )
@@ -409,7 +414,9 @@ def train_filter(
 def heatmap(
     slide: Path = typer.Argument(..., help="The whole-slide image the patches came from."),
     attention: Path = typer.Argument(
-        ..., help="Attention file (coords + attention) written by coxmt.nn.write_attention_h5."
+        ...,
+        help="Attention file (coords + attention): from 'coxmt wsi predict --attention-dir', or "
+        "written by coxmt.nn.write_attention_h5.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
     patch_size: int | None = typer.Option(
@@ -448,4 +455,5 @@ def register(app: typer.Typer) -> None:
     ):
         if name not in present and func.__name__ not in present:
             wsi_app.command(name)(func)
+    _wsi_models.register(wsi_app)
     app.add_typer(wsi_app, name="wsi")

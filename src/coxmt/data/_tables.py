@@ -177,8 +177,8 @@ def _select_features(
             )
     else:
         chosen = list(feature_cols)
-        if not chosen:
-            raise ValueError("feature_cols is an empty list; pass at least one feature column")
+        if not chosen:  # outcomes only, e.g. for slide-only models
+            return []
         missing = [c for c in chosen if c not in frame.columns]
         if missing:
             raise _missing_column_error("feature", missing[0], frame.columns, "feature_cols")
@@ -305,7 +305,8 @@ def load_survival_table(
     feature_cols : None, str or list of str, default None
         ``None``: every numeric column except the time/event/id columns and columns
         named like clinical or bookkeeping fields (age, sex, stage, grade, ``*_id``,
-        fold, ...; those go to ``clinical``). A list: exactly these columns. A string
+        fold, ...; those go to ``clinical``). A list: exactly these columns (an empty
+        list loads the outcomes without features, e.g. for slide-only models). A string
         with regex characters (e.g. ``r"_rnaseq$"``): columns it matches
         (``re.search``). Any other string: a suffix (``"_rnaseq"``).
     id_col : str, optional

@@ -7,6 +7,8 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from coxmt._validation import unwrap_unlabeled
+
 __all__ = ["SurvivalPipeline", "make_survival_pipeline"]
 
 
@@ -33,6 +35,7 @@ class SurvivalPipeline(Pipeline):
 
     def fit(self, X: Any, y: Any = None, X_unlabeled: Any = None, **params: Any) -> SurvivalPipeline:
         """Fit preprocessing on ``X``, then the final estimator on the transformed data."""
+        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         if X_unlabeled is None:
             super().fit(X, y, **params)
             return self

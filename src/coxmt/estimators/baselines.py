@@ -35,7 +35,12 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target, make_target
+from coxmt._validation import (
+    check_aligned_ids,
+    check_survival_target,
+    make_target,
+    unwrap_unlabeled,
+)
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators._mixins import TabularSurvivalMixin
@@ -103,6 +108,7 @@ class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
         -------
         self
         """
+        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
         y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)

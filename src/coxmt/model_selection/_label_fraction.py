@@ -6,11 +6,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import (
-    check_aligned_ids,
-    check_survival_target,
     derive_seed,
     make_target,
     resolve_seed,
@@ -18,6 +15,7 @@ from coxmt._validation import (
 )
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
+    aligned_target,
     fit_with_unlabeled,
     is_semi_supervised,
     stack_rows,
@@ -85,10 +83,6 @@ class LabelFraction(DelegatingSurvivalEstimator):
         self.unlabeled_dropped = unlabeled_dropped
         self.random_state = random_state
 
-    def _fitted(self) -> Any:
-        check_is_fitted(self, "estimator_")
-        return self.estimator_
-
     @staticmethod
     def kept_rows(event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         """Sorted positions of the patients whose label is kept.
@@ -126,8 +120,7 @@ class LabelFraction(DelegatingSurvivalEstimator):
         X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         if not 0.0 < float(self.fraction) <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        y = check_aligned_ids(X, y)
-        event, time = check_survival_target(y, n_samples=len(X), min_samples=2)
+        y, event, time = aligned_target(X, y)
         keep = self.kept_rows(event, float(self.fraction), resolve_seed(self.random_state))
         drop = np.setdiff1d(np.arange(len(event)), keep)
         est = clone(self.estimator)

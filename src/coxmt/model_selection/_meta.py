@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import check_aligned_ids, check_survival_target
 from coxmt.metrics import concordance_index
@@ -50,6 +51,13 @@ def is_semi_supervised(estimator: Any) -> bool:
     return any(k == "consistency_weight" or k.endswith("__consistency_weight") for k in keys)
 
 
+def aligned_target(X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``y`` in the patient order of ``X`` (by ID when both have them), its events and times."""
+    y = check_aligned_ids(X, y)
+    event, time = check_survival_target(y, n_samples=len(X), min_samples=2)
+    return y, event, time
+
+
 def take_rows(X: Any, rows: np.ndarray) -> Any:
     """Rows of an array or DataFrame by position."""
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
@@ -74,10 +82,13 @@ def stack_rows(a: Any, b: Any) -> Any:
 
 
 class DelegatingSurvivalEstimator(BaseEstimator):
-    """Prediction methods forwarded to the fitted estimator returned by ``_fitted()``."""
+    """Prediction methods forwarded to the fitted estimator held in ``_fitted_attribute``."""
 
-    def _fitted(self) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    _fitted_attribute = "estimator_"
+
+    def _fitted(self) -> Any:
+        check_is_fitted(self, self._fitted_attribute)
+        return getattr(self, self._fitted_attribute)
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk scores of the fitted estimator (higher = higher risk)."""

@@ -9,18 +9,20 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, StratifiedKFold
-from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import (
-    check_aligned_ids,
-    check_survival_target,
     derive_seed,
     make_target,
     resolve_seed,
     unwrap_unlabeled,
 )
 from coxmt.metrics import concordance_index
-from coxmt.model_selection._meta import DelegatingSurvivalEstimator, fit_with_unlabeled, take_rows
+from coxmt.model_selection._meta import (
+    DelegatingSurvivalEstimator,
+    aligned_target,
+    fit_with_unlabeled,
+    take_rows,
+)
 
 __all__ = ["InnerCVSearch"]
 
@@ -83,6 +85,8 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
     (['consistency_weight'], (2, 3), (90,))
     """
 
+    _fitted_attribute = "best_estimator_"
+
     def __init__(
         self,
         estimator: Any,
@@ -94,10 +98,6 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
         self.param_grid = param_grid
         self.cv = cv
         self.random_state = random_state
-
-    def _fitted(self) -> Any:
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_
 
     def _folds(self, event: np.ndarray, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         if hasattr(self.cv, "split"):
@@ -124,8 +124,7 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
         self
         """
         X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
-        y = check_aligned_ids(X, y)
-        event, time = check_survival_target(y, n_samples=len(X), min_samples=2)
+        y, event, time = aligned_target(X, y)
         grid = list(ParameterGrid(self.param_grid))
         if not grid:
             raise ValueError("param_grid is empty; give at least one candidate value")

@@ -550,11 +550,9 @@ class Unlabeled:
     def __repr__(self) -> str:
         shape = getattr(self.data, "shape", None)
         what = type(self.data).__name__
-        return (
-            f"Unlabeled({what} of shape {tuple(shape)})"
-            if shape is not None
-            else (f"Unlabeled({what})")
-        )
+        if shape is None:
+            return f"Unlabeled({what})"
+        return f"Unlabeled({what} of shape {tuple(shape)})"
 
 
 _SKLEARN_CV = "sklearn.model_selection"

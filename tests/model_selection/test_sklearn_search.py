@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from coxmt import CoxMT, CoxNnet, PenalizedCox
+from coxmt import CoxMT, CoxNnet, PenalizedCox, WSICoxNnet
 from coxmt.model_selection import LabelFraction, Unlabeled
 from coxmt.pipeline import make_survival_pipeline
 
@@ -117,3 +117,15 @@ def test_wrapper_pickles_and_refuses_none() -> None:
     assert not hasattr(u, "__len__") and not hasattr(u, "shape")
     with pytest.raises(ValueError, match="pass None unwrapped"):
         Unlabeled(None)
+
+
+def test_slide_model_bags_unlabeled(data: Any) -> None:
+    X, y = data
+    rng = np.random.default_rng(3)
+    bags = [rng.normal(size=(4, 3)).astype(np.float32) + x[0] for x in X]
+    extra = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(60)]
+    est = WSICoxNnet(model_dim=8, attention_dim=4, hidden_dim=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match=r"bags_unlabeled=coxmt\.model_selection\.Unlabeled"):
+        cross_validate(est, bags, y, cv=CV, params={"bags_unlabeled": extra}, error_score="raise")
+    res = cross_validate(est, bags, y, cv=CV, params={"bags_unlabeled": Unlabeled(extra)})
+    assert res["test_score"].shape == (3,)

@@ -1,8 +1,8 @@
 """Smoke tests of the TCGA experiment suite (benchmarks/experiments).
 
 Every configuration must parse, build its models and run end to end at toy size
-(synthetic cohorts standing in for TCGA, 2 folds, 2 epochs) in a few seconds;
-the meta-estimators used by the suite must keep unlabeled and test patients apart.
+(synthetic cohorts standing in for TCGA, 2 folds, 2 epochs) in a few seconds.
+The suite's model-selection tools live in the library (tests/model_selection).
 """
 
 from __future__ import annotations
@@ -10,25 +10,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator
 
 REPO = Path(__file__).resolve().parents[1]
 EXP_DIR = REPO / "benchmarks" / "experiments"
 sys.path.insert(0, str(EXP_DIR))
 
 from _bench.config import build_model, load_config  # noqa: E402
-from _bench.data import align_genes, site_codes, toy_cohort  # noqa: E402
+from _bench.data import toy_cohort  # noqa: E402
 from _bench.kinds import _label_counts, site_splits  # noqa: E402
-from _bench.meta import InnerCVSearch, LabelFraction, is_semi_supervised  # noqa: E402
 from run import main, run_experiment  # noqa: E402
 
-from coxmt import CoxMT, CoxNnet  # noqa: E402
-from coxmt.experiments import derive_seed  # noqa: E402
+from coxmt import CoxMT  # noqa: E402
+from coxmt.model_selection import LabelFraction, site_codes  # noqa: E402
 
 CONFIGS = sorted(EXP_DIR.glob("*.json"))
 
@@ -96,85 +93,22 @@ def test_cli_train_test_pair(tmp_path: Path) -> None:
     assert (unl["n_unlabeled"] + unl["n_test"] == 120).all()
 
 
-# ----------------------------------------------------------------------------- meta-estimators
-class _Recorder(BaseEstimator):
-    """Risk = first feature; records the shapes fit received."""
-
-    calls: ClassVar[list[tuple[int, int | None]]] = []
-
-    def __init__(self, consistency_weight: float = 1.0, random_state: Any = None) -> None:
-        self.consistency_weight = consistency_weight
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> _Recorder:
-        _Recorder.calls.append((len(X), None if X_unlabeled is None else len(X_unlabeled)))
-        self.fitted_ = True
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(X, dtype=float)[:, 0] * self.consistency_weight
-
-
-def _data(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    c = toy_cohort(n=n, p=4, seed=3)
-    return c.X.to_numpy(), c.y
-
-
-def test_inner_cv_search_gives_unlabeled_rows_whole() -> None:
-    X, y = _data()
-    Xu = np.zeros((17, 4))
-    _Recorder.calls = []
-    s = InnerCVSearch(_Recorder(), {"consistency_weight": [1.0, -1.0]}, cv=3, random_state=0)
-    s.fit(X, y, X_unlabeled=Xu)
-    assert len(_Recorder.calls) == 2 * 3 + 1
-    assert all(u == 17 for _, u in _Recorder.calls)
-    assert sorted(n for n, _ in _Recorder.calls[:3]) == [40, 40, 40]
-    assert _Recorder.calls[-1][0] == 60
-    assert s.best_params_ == {"consistency_weight": 1.0}  # risk = X0 is the true direction
-    assert s.cv_results_.shape[0] == 2
-
-
-def test_label_fraction_semi_vs_supervised() -> None:
-    X, y = _data(100)
-    semi = LabelFraction(CoxMT(max_epochs=2), 0.25, random_state=5).fit(X, y)
-    sup = LabelFraction(CoxNnet(max_epochs=2), 0.25, random_state=5).fit(X, y)
-    assert semi.n_labeled_ == sup.n_labeled_
-    assert semi.n_unlabeled_ == 100 - semi.n_labeled_
-    assert sup.n_unlabeled_ == 0
-    counts = _label_counts(np.asarray(y["event"]), 0.25, True, 5)
+# ----------------------------------------------------------------------------- glue to the library
+def test_label_counts_match_label_fraction() -> None:
+    c = toy_cohort(n=100, p=4, seed=3)
+    semi = LabelFraction(CoxMT(max_epochs=2), 0.25, random_state=5).fit(c.X, c.y)
+    counts = _label_counts(c.event, 0.25, True, 5)
     assert counts["n_labeled"] == semi.n_labeled_
-    assert counts["n_unlabeled"] == semi.n_unlabeled_
-    assert is_semi_supervised(CoxMT()) and not is_semi_supervised(CoxNnet())
+    assert counts["n_unlabeled"] == semi.n_unlabeled_ == 100 - semi.n_labeled_
+    assert _label_counts(c.event, 0.25, False, 5)["n_unlabeled"] == 0
 
 
-def test_label_fraction_keeps_events() -> None:
-    event = np.zeros(50, dtype=bool)
-    event[:3] = True
-    kept = LabelFraction.kept_rows(event, 0.1, derive_seed(0, 1))
-    assert event[kept].sum() >= 2
-    assert np.array_equal(kept, LabelFraction.kept_rows(event, 0.1, derive_seed(0, 1)))
-
-
-# ----------------------------------------------------------------------------- data helpers
 def test_site_splits_never_share_sites() -> None:
     c = toy_cohort(n=90, p=3)
     splits = site_splits(c.X.index, c.event, 3, 2, random_state=0)
     sites = site_codes(c.X.index)
-    assert len(splits) == 6
+    assert [(s.repeat, s.fold) for s in splits] == [(r, k) for r in range(2) for k in range(3)]
     for s in splits:
         assert not set(sites[s.train]) & set(sites[s.test])
         assert len(s.train) + len(s.test) == 90
-
-
-def test_site_codes_rejects_non_tcga_ids() -> None:
-    with pytest.raises(ValueError, match="not a TCGA barcode"):
-        site_codes(["patient-1"])
-
-
-def test_align_genes_by_symbol() -> None:
-    a = pd.DataFrame(np.ones((2, 3)), columns=["A_rnaseq", "B_rnaseq", "C_rnaseq"])
-    b = pd.DataFrame(np.ones((2, 2)), columns=["C_rnaseq", "A_rnaseq"])
-    xa, xb, n = align_genes(a, b)
-    assert n == 2 and list(xa.columns) == ["A", "C"] == list(xb.columns)
-    with pytest.raises(ValueError, match="share no gene"):
-        align_genes(a, pd.DataFrame(np.ones((1, 1)), columns=["Z_rnaseq"]))
+    assert not np.array_equal(splits[0].test, splits[3].test)  # repeats differ

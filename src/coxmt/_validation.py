@@ -7,6 +7,7 @@ wrong, at which rows, and how to fix it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,13 +15,17 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "Unlabeled",
     "check_aligned_ids",
     "check_features",
     "check_layer_sizes",
     "check_survival_target",
     "check_tensor_target",
+    "derive_seed",
     "format_rows",
     "make_target",
+    "resolve_seed",
+    "unwrap_unlabeled",
 ]
 
 _EVENT_NAMES = ("event", "status", "dead", "death", "observed", "e")
@@ -500,3 +505,154 @@ def check_layer_sizes(value: Any, name: str = "hidden_layer_sizes") -> tuple[int
             f"{name} must hold positive whole numbers (units per layer), got {value!r}"
         )
     return tuple(int(h) for h in sizes)
+
+
+def derive_seed(random_state: int, *keys: int) -> int:
+    """A seed in ``[0, 2**31 - 1)`` derived deterministically from ``random_state`` and ``keys``.
+
+    Uses :class:`numpy.random.SeedSequence`, so nearby inputs give unrelated seeds.
+
+    Examples
+    --------
+    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
+    True
+    """
+    entropy = [int(random_state), *(int(k) for k in keys)]
+    if any(v < 0 for v in entropy):
+        raise ValueError(f"random_state and seed keys must be >= 0, got {entropy}")
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0]
+    return int(state) % (2**31 - 1)
+
+
+def resolve_seed(random_state: Any) -> int:
+    """An integer seed from a ``random_state`` parameter (scikit-learn's conventions).
+
+    ``None`` draws a fresh seed (a different result on every call), a
+    ``numpy.random.RandomState`` or ``Generator`` draws one from its stream, and an
+    integer is returned as is.
+
+    Examples
+    --------
+    >>> resolve_seed(7)
+    7
+    >>> 0 <= resolve_seed(None) < 2**31 - 1
+    True
+    """
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    return int(random_state)
+
+
+class Unlabeled:
+    """Unlabeled patients that scikit-learn's cross-validation passes whole to every fit.
+
+    scikit-learn's searches and ``cross_validate`` cut a fit parameter by the
+    training fold's rows when it has as many rows as ``X``, and pass it whole
+    otherwise, so a plain ``X_unlabeled=U`` would be treated differently depending
+    on the cohort size. This wrapper has no length or shape, so scikit-learn never
+    cuts it: every fold's fit (and the refit) receives all of the unlabeled
+    patients, which are never validation patients. Every coxmt ``fit`` accepts it
+    wherever it accepts unlabeled data, inside or outside cross-validation.
+
+    Parameters
+    ----------
+    data : array-like, DataFrame, list of bags or out-of-core source
+        The unlabeled patients, in any form the estimator's ``fit`` accepts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U = Unlabeled(np.zeros((5, 3)))
+    >>> U
+    Unlabeled(ndarray of shape (5, 3))
+    >>> unwrap_unlabeled(U).shape
+    (5, 3)
+    """
+
+    data: Any
+
+    def __init__(self, data: Any) -> None:
+        if isinstance(data, Unlabeled):
+            data = data.data
+        if data is None:
+            raise ValueError("Unlabeled(None): give the unlabeled patients, or pass None unwrapped")
+        self.data = data
+
+    def __repr__(self) -> str:
+        shape = getattr(self.data, "shape", None)
+        what = type(self.data).__name__
+        if shape is None:
+            return f"Unlabeled({what})"
+        return f"Unlabeled({what} of shape {tuple(shape)})"
+
+
+_SKLEARN_CV = "sklearn.model_selection"
+
+
+def _module(frame: Any) -> str:
+    return str(frame.f_globals.get("__name__", ""))
+
+
+def unwrap_unlabeled(X_unlabeled: Any, estimator: Any = None, *, name: str = "X_unlabeled") -> Any:
+    """The unlabeled data given to ``fit``, refusing data scikit-learn's cross-validation may cut.
+
+    Call it first thing in every ``fit`` that takes unlabeled patients
+    (``X_unlabeled = unwrap_unlabeled(X_unlabeled, self)``). It returns the data of
+    an :class:`Unlabeled` wrapper, and ``X_unlabeled`` itself in every other case
+    except one: when the caller of the estimator's ``fit`` is scikit-learn code
+    running inside ``sklearn.model_selection`` (``GridSearchCV``,
+    ``RandomizedSearchCV``, ``cross_validate``, ``cross_val_score``, ...) and the
+    data is not wrapped. scikit-learn then cuts the data by the training fold when
+    it has as many rows as ``X`` and passes it whole otherwise; the result would
+    depend on the cohort size, so a ValueError names the two correct ways instead.
+    Callers inside coxmt (nested searches, pipelines, the experiment runner) pass
+    unlabeled data they prepared themselves and are trusted.
+
+    Parameters
+    ----------
+    X_unlabeled : any
+        The value ``fit`` received (None, data, or :class:`Unlabeled`).
+    estimator : object, optional
+        The estimator whose ``fit`` calls this (its own ``fit`` frames, e.g. a
+        ``super().fit`` chain, are skipped when looking for the caller).
+    name : str, default "X_unlabeled"
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    The unlabeled data (None when none was given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U = np.zeros((4, 2))
+    >>> unwrap_unlabeled(U) is U and unwrap_unlabeled(Unlabeled(U)) is U
+    True
+    """
+    if X_unlabeled is None:
+        return None
+    if isinstance(X_unlabeled, Unlabeled):
+        return X_unlabeled.data
+    frame = sys._getframe(1)
+    while frame is not None and estimator is not None and frame.f_locals.get("self") is estimator:
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or not _module(frame).startswith("sklearn."):
+        return X_unlabeled
+    caller = frame
+    while frame is not None:
+        if _module(frame).startswith(_SKLEARN_CV):
+            what = type(estimator).__name__ if estimator is not None else "the estimator"
+            raise ValueError(
+                f"{name} reached {what}.fit through scikit-learn's cross-validation "
+                f"({_module(caller)}), which cuts it by the training fold when it has as many "
+                "rows as X and passes it whole otherwise. Wrap it so that every fold gets all "
+                f"the unlabeled patients: fit(X, y, {name}=coxmt.model_selection.Unlabeled(U)), "
+                "or tune with coxmt.model_selection.InnerCVSearch, the nested search made for "
+                "unlabeled data"
+            )
+        frame = frame.f_back  # type: ignore[assignment]
+    return X_unlabeled

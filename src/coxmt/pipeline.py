@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from coxmt._validation import unwrap_unlabeled
+
 __all__ = ["SurvivalPipeline", "make_survival_pipeline"]
 
 
@@ -39,6 +41,7 @@ class SurvivalPipeline(Pipeline):
         self, X: Any, y: Any = None, X_unlabeled: Any = None, **params: Any
     ) -> SurvivalPipeline:
         """Fit preprocessing on ``X``, then the final estimator on the transformed data."""
+        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         if X_unlabeled is None:
             super().fit(X, y, **params)
             return self

@@ -26,8 +26,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _bench.meta import InnerCVSearch
 from coxmt.experiments import get_model
+from coxmt.model_selection import InnerCVSearch
 
 __all__ = ["KINDS", "build_model", "load_config", "quick_model_params"]
 

@@ -1,4 +1,4 @@
-"""Data for the experiments: TCGA cohorts, site codes, gene alignment, other data sets.
+"""Data for the experiments: TCGA cohorts, toy cohorts, other data sets.
 
 Every loader returns a :class:`Cohort`: features (DataFrame indexed by patient ID),
 the survival target, and the name of the preprocessing it needs.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,12 +17,10 @@ from coxmt._validation import make_target
 
 __all__ = [
     "Cohort",
-    "align_genes",
     "generality_dataset",
     "is_table_path",
     "load_cohort",
     "load_table_cohort",
-    "site_codes",
     "toy_cohort",
 ]
 
@@ -98,58 +95,6 @@ def load_cohort(name: str, *, toy: bool = False, data_dir: str | None = None) ->
     folder = Path(data_dir) if data_dir else tcga_dir()
     table = load_tcga(name, folder)
     return Cohort(name, table.X, table.y, str(folder / f"tcga_{name}.csv.gz"), "months")
-
-
-def site_codes(ids: Any) -> np.ndarray:
-    """Tissue-source-site codes (``XX`` in ``TCGA-XX-YYYY``) of TCGA barcodes.
-
-    Examples
-    --------
-    >>> site_codes(["TCGA-A2-A0CM", "TCGA-BH-A18V"]).tolist()
-    ['A2', 'BH']
-    """
-    out = []
-    for i in ids:
-        parts = str(i).split("-")
-        if len(parts) < 3 or parts[0].upper() != "TCGA":
-            raise ValueError(
-                f"patient ID {i!r} is not a TCGA barcode (TCGA-XX-YYYY); site-held-out "
-                "validation needs TCGA case IDs"
-            )
-        out.append(parts[1])
-    return np.asarray(out, dtype=object)
-
-
-def _symbol(col: str) -> str:
-    return col[: -len("_rnaseq")] if col.endswith("_rnaseq") else col
-
-
-def align_genes(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Restrict two expression tables to their common genes (matched by symbol).
-
-    Columns are renamed to the bare symbol (``TP53_rnaseq`` -> ``TP53``), ordered as
-    in ``train``. Returns both tables and the overlap count.
-
-    Examples
-    --------
-    >>> a = pd.DataFrame([[1.0, 2.0]], columns=["A_rnaseq", "B_rnaseq"])
-    >>> b = pd.DataFrame([[3.0, 4.0]], columns=["B_rnaseq", "C_rnaseq"])
-    >>> align_genes(a, b)[2]
-    1
-    """
-    a = train.rename(columns=_symbol)
-    b = test.rename(columns=_symbol)
-    for name, frame in (("training", a), ("test", b)):
-        dup = frame.columns[frame.columns.duplicated()].tolist()
-        if dup:
-            raise ValueError(f"the {name} table has duplicated gene symbols {dup[:10]}")
-    common = [c for c in a.columns if c in set(b.columns)]
-    if not common:
-        raise ValueError(
-            "the training and test tables share no gene symbol; check that both hold "
-            "<GENE>_rnaseq columns with the same naming"
-        )
-    return a.loc[:, common], b.loc[:, common], len(common)
 
 
 def generality_dataset(name: str) -> Cohort:

@@ -28,21 +28,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 
 from _bench.config import build_model
 from _bench.data import (
     Cohort,
-    align_genes,
     generality_dataset,
     is_table_path,
     load_cohort,
     load_table_cohort,
-    site_codes,
 )
-from _bench.meta import LabelFraction, is_semi_supervised
 from coxmt.experiments import Split, cross_validate, derive_seed, make_splits
 from coxmt.io import atomic_write_text
+from coxmt.model_selection import (
+    LabelFraction,
+    SiteHeldOutKFold,
+    align_genes,
+    is_semi_supervised,
+    site_codes,
+)
 from coxmt.preprocessing import StandardScaler, make_rnaseq_preprocessor
 
 __all__ = ["KIND_FUNCTIONS", "Context", "Entry", "View"]
@@ -445,16 +449,9 @@ def site_splits(
     ids: Any, event: np.ndarray, n_splits: int, n_repeats: int, random_state: int
 ) -> list[Split]:
     """Grouped K-fold by TCGA tissue-source site, stratified on the event."""
-    groups = site_codes(ids)
-    out = []
-    for r in range(n_repeats):
-        cv = StratifiedGroupKFold(
-            n_splits, shuffle=True, random_state=derive_seed(random_state, 11, r)
-        )
-        for k, (tr, te) in enumerate(cv.split(np.zeros((len(event), 1)), event, groups)):
-            assert not set(groups[tr]) & set(groups[te])
-            out.append(Split(r, k, np.sort(tr).astype(np.int64), np.sort(te).astype(np.int64)))
-    return out
+    cv = SiteHeldOutKFold(n_splits, n_repeats=n_repeats, random_state=random_state)
+    pairs = cv.split(np.zeros((len(event), 1)), event, groups=site_codes(ids))
+    return [Split(i // n_splits, i % n_splits, tr, te) for i, (tr, te) in enumerate(pairs)]
 
 
 def run_site_cv(part: dict[str, Any], ctx: Context) -> list[View]:

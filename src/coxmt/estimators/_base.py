@@ -14,7 +14,12 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_layer_sizes, check_survival_target
+from coxmt._validation import (
+    check_aligned_ids,
+    check_layer_sizes,
+    check_survival_target,
+    unwrap_unlabeled,
+)
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
 from coxmt.nn.mlp import CoxMLP, check_architecture
@@ -217,6 +222,7 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         -------
         self
         """
+        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         self._check_params()
         y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)

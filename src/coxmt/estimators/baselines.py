@@ -41,6 +41,7 @@ from coxmt._validation import (
     check_layer_sizes,
     check_survival_target,
     make_target,
+    unwrap_unlabeled,
 )
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
@@ -109,6 +110,7 @@ class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
         -------
         self
         """
+        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
         y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)
         event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)

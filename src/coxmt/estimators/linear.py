@@ -36,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target
+from coxmt._validation import check_aligned_ids, check_survival_target, unwrap_unlabeled
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin
 from coxmt.losses import Ties, neg_partial_log_likelihood
@@ -570,6 +570,7 @@ class PenalizedCox(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         -------
         self
         """
+        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
         self._check_params()
         y = check_aligned_ids(X, y)
         Xa = self._prepare_X(X, fit=True)

@@ -39,7 +39,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from coxmt._validation import check_features, format_rows
+from coxmt._validation import check_features, format_rows, unwrap_unlabeled
 from coxmt.estimators._base import align_features
 from coxmt.estimators.wsi import _BagCoxEstimator, _Cohort
 from coxmt.nn.attention import CrossAttentionCox
@@ -320,6 +320,8 @@ class _MultimodalMixin(_BagCoxEstimator):
         -------
         self
         """
+        X_rna_unlabeled = unwrap_unlabeled(X_rna_unlabeled, self, name="X_rna_unlabeled")
+        bags_unlabeled = unwrap_unlabeled(bags_unlabeled, self, name="bags_unlabeled")
         self._check_params()
         if int(self.model_dim) % int(self.n_heads):
             raise ValueError(

@@ -37,7 +37,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from coxmt._validation import check_survival_target
+from coxmt._validation import check_survival_target, unwrap_unlabeled
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
@@ -608,6 +608,7 @@ class _WSIMixin(_BagCoxEstimator):
         -------
         self
         """
+        bags_unlabeled = unwrap_unlabeled(bags_unlabeled, self, name="bags_unlabeled")
         self._check_params()
         for attr in ("n_patch_features_",):
             if hasattr(self, attr):

@@ -1,0 +1,37 @@
+"""Model selection for semi-supervised survival models.
+
+Above the estimators and below the experiments: nested hyperparameter search that
+keeps unlabeled patients whole (:class:`InnerCVSearch`), the wrapper that makes
+scikit-learn's own searches do the same (:class:`Unlabeled`), label-scarcity
+training (:class:`LabelFraction`), site-held-out splits for TCGA cohorts
+(:class:`SiteHeldOutKFold`, :func:`site_codes`), and gene alignment across
+cohorts (:func:`align_genes`).
+
+Unlabeled patients in scikit-learn's ``GridSearchCV``: wrap them, and every fold's
+fit receives all of them::
+
+    GridSearchCV(CoxMT(), grid).fit(X, y, X_unlabeled=Unlabeled(U))
+
+A plain array is refused there with an error (scikit-learn would cut it by the
+folds when it has as many rows as ``X`` and pass it whole otherwise).
+"""
+
+from coxmt._validation import Unlabeled, derive_seed
+from coxmt.model_selection._genes import align_genes, gene_symbol
+from coxmt.model_selection._label_fraction import LabelFraction
+from coxmt.model_selection._meta import accepts_unlabeled, is_semi_supervised
+from coxmt.model_selection._search import InnerCVSearch
+from coxmt.model_selection._sites import SiteHeldOutKFold, site_codes
+
+__all__ = [
+    "InnerCVSearch",
+    "LabelFraction",
+    "SiteHeldOutKFold",
+    "Unlabeled",
+    "accepts_unlabeled",
+    "align_genes",
+    "derive_seed",
+    "gene_symbol",
+    "is_semi_supervised",
+    "site_codes",
+]

@@ -1,0 +1,108 @@
+"""Shared plumbing of the model-selection meta-estimators."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from coxmt._validation import check_aligned_ids, check_survival_target
+from coxmt.metrics import concordance_index
+
+__all__ = ["accepts_unlabeled", "is_semi_supervised"]
+
+
+def accepts_unlabeled(estimator: Any) -> bool:
+    """Whether ``estimator.fit`` has an ``X_unlabeled`` parameter.
+
+    Examples
+    --------
+    >>> from coxmt import CoxNnet
+    >>> from sklearn.linear_model import LinearRegression
+    >>> accepts_unlabeled(CoxNnet()), accepts_unlabeled(LinearRegression())
+    (True, False)
+    """
+    try:
+        return "X_unlabeled" in inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def is_semi_supervised(estimator: Any) -> bool:
+    """Whether ``estimator`` learns from unlabeled rows (Cox-MT, or a wrapper around it).
+
+    Supervised coxmt networks also accept ``X_unlabeled`` (and ignore it), so the
+    test is on a consistency-loss hyperparameter (``consistency_weight``, at any
+    nesting depth of ``get_params``), not on the ``fit`` signature.
+
+    Examples
+    --------
+    >>> from coxmt import CoxMT, CoxNnet
+    >>> is_semi_supervised(CoxMT()), is_semi_supervised(CoxNnet())
+    (True, False)
+    """
+    if not accepts_unlabeled(estimator) or not hasattr(estimator, "get_params"):
+        return False
+    keys = estimator.get_params(deep=True)
+    return any(k == "consistency_weight" or k.endswith("__consistency_weight") for k in keys)
+
+
+def aligned_target(X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``y`` in the patient order of ``X`` (by ID when both have them), its events and times."""
+    y = check_aligned_ids(X, y)
+    event, time = check_survival_target(y, n_samples=len(X), min_samples=2)
+    return y, event, time
+
+
+def take_rows(X: Any, rows: np.ndarray) -> Any:
+    """Rows of an array or DataFrame by position."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+def fit_with_unlabeled(est: Any, X: Any, y: Any, X_unlabeled: Any) -> Any:
+    """``est.fit(X, y, X_unlabeled=...)`` when there are unlabeled rows and ``fit`` takes them."""
+    if X_unlabeled is not None and accepts_unlabeled(est):
+        return est.fit(X, y, X_unlabeled=X_unlabeled)
+    return est.fit(X, y)
+
+
+def stack_rows(a: Any, b: Any) -> Any:
+    """``a`` then ``b`` (either may be None); DataFrames keep ``a``'s column order."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        return pd.concat([a, b.loc[:, list(a.columns)]], axis=0)
+    return np.vstack([np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)])
+
+
+class DelegatingSurvivalEstimator(BaseEstimator):
+    """Prediction methods forwarded to the fitted estimator held in ``_fitted_attribute``."""
+
+    _fitted_attribute = "estimator_"
+
+    def _fitted(self) -> Any:
+        check_is_fitted(self, self._fitted_attribute)
+        return getattr(self, self._fitted_attribute)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Risk scores of the fitted estimator (higher = higher risk)."""
+        return np.asarray(self._fitted().predict(X), dtype=np.float64)
+
+    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
+        """Survival probabilities of the fitted estimator, shape (n_samples, n_times)."""
+        return np.asarray(self._fitted().predict_survival_function(X, times))
+
+    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> np.ndarray:
+        """Cumulative hazard of the fitted estimator, shape (n_samples, n_times)."""
+        return np.asarray(self._fitted().predict_cumulative_hazard(X, times))
+
+    def score(self, X: Any, y: Any) -> float:
+        """Harrell's C of :meth:`predict` on ``(X, y)``."""
+        event, time = check_survival_target(check_aligned_ids(X, y), require_events=False)
+        return float(concordance_index(event, time, self.predict(X)))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from coxmt._optional import require
 from coxmt.data.streaming import ArraySource, ChunkedSource
 
 __all__ = [
@@ -26,20 +27,6 @@ __all__ = [
 
 _NAME_KEYS = ("feature_names", "var_names", "gene_names", "genes", "columns")
 _DATA_KEYS = ("X", "features", "data", "expression")
-
-
-def _need(module: str, extra: str | None, what: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        how = (
-            f"`pip install coxmt[{extra}]` (or `pip install {module}`)"
-            if extra
-            else (f"`pip install {module}`")
-        )
-        raise ImportError(f"reading {what} needs {module}; install it with {how}") from None
 
 
 def _as_names(values: Any) -> list[str]:
@@ -69,7 +56,7 @@ class HDF5Source(ChunkedSource):
         chunk_rows: int | None = None,
         file: Any = None,
     ) -> None:
-        h5py = _need("h5py", "wsi", "HDF5 files")
+        h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
         self.path = Path(path)
         fh = h5py.File(self.path, "r") if file is None else file
         try:
@@ -152,7 +139,7 @@ class ZarrSource(ChunkedSource):
     def __init__(
         self, store: Any, key: str | None = None, *, chunk_rows: int | None = None
     ) -> None:
-        zarr = _need("zarr", None, "zarr stores")
+        zarr = require("zarr", purpose="reading zarr stores", extra="zarr")
         self.store = store
         node = zarr.open(store, mode="r") if isinstance(store, str | Path) else store
         names = None
@@ -224,7 +211,7 @@ class ParquetSource(ChunkedSource):
     """
 
     def __init__(self, data: Any, *, chunk_rows: int | None = None) -> None:
-        _need("pyarrow", "parquet", "Parquet files")
+        require("pyarrow", purpose="reading Parquet files", extra="parquet")
         import pyarrow.dataset as pads
 
         self.data = data
@@ -307,7 +294,7 @@ class AnnDataSource(ChunkedSource):
     """An AnnData object or ``.h5ad`` file (opened in backed ``'r'`` mode); dense or sparse X."""
 
     def __init__(self, data: Any, *, chunk_rows: int | None = None) -> None:
-        anndata = _need("anndata", "h5ad", "h5ad files")
+        anndata = require("anndata", purpose="reading h5ad files", extra="h5ad")
         if isinstance(data, str | Path):
             self.path: Path | None = Path(data)
             adata = anndata.read_h5ad(self.path, backed="r")

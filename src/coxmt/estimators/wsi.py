@@ -37,11 +37,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from coxmt._random import draw_seed
 from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
 from coxmt.losses import consistency_loss, neg_partial_log_likelihood
+from coxmt.metrics import concordance_index
 from coxmt.nn.attention import AttentionMILCox
 from coxmt.nn.bags import BagStore, select_tokens
 from coxmt.training.loop import TrainingData
@@ -298,11 +300,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
                 raise ValueError(msg)
 
     def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.default_rng().integers(2**31 - 1))
-        if isinstance(self.random_state, np.random.RandomState):
-            return int(self.random_state.randint(2**31 - 1))
-        return int(self.random_state)
+        return draw_seed(self.random_state)
 
     def _report(self, message: str) -> None:
         _LOG.info(message)
@@ -499,13 +497,10 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         return risk_all, (records if return_attention else None)
 
     def _score(self, cohort: _Cohort, y: Any, what: str) -> float:
-        from coxmt.metrics import concordance_index
-
         event, time = check_survival_target(y, require_events=False)
         if len(time) != len(cohort):
             raise ValueError(f"{what} has {len(cohort)} patients but y has {len(time)} samples")
         return float(concordance_index(event, time, self._predict_cohort(cohort)[0]))
-
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")

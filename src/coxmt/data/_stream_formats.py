@@ -82,7 +82,7 @@ class HDF5Source(ChunkedSource):
 
     def _dataset(self) -> Any:
         if self._handle is None:
-            import h5py
+            h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
             self._handle = h5py.File(self.path, "r")
             self._owned = True
@@ -102,7 +102,7 @@ class HDF5Source(ChunkedSource):
 
 
 def _pick_dataset(fh: Any, path: Path) -> str:
-    import h5py
+    h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
     for k in _DATA_KEYS:
         if k in fh and isinstance(fh[k], h5py.Dataset) and fh[k].ndim == 2:
@@ -171,7 +171,7 @@ class ZarrSource(ChunkedSource):
 
     def _read(self, start: int, stop: int, columns: np.ndarray | None) -> np.ndarray:
         if self._array is None:
-            import zarr
+            zarr = require("zarr", purpose="reading zarr stores", extra="zarr")
 
             node: Any = zarr.open(self.store, mode="r")
             self._array = node[self.key] if self.key else node
@@ -211,8 +211,7 @@ class ParquetSource(ChunkedSource):
     """
 
     def __init__(self, data: Any, *, chunk_rows: int | None = None) -> None:
-        require("pyarrow", purpose="reading Parquet files", extra="parquet")
-        import pyarrow.dataset as pads
+        pads = require("pyarrow.dataset", purpose="reading Parquet files", extra="parquet")
 
         self.data = data
         dataset = (
@@ -244,7 +243,7 @@ class ParquetSource(ChunkedSource):
     def _row_group(self, g: int, cols: list[str]) -> np.ndarray:
         if self._cache is not None and self._cache[0] == g and self._cache[1] == tuple(cols):
             return self._cache[2]
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", purpose="reading Parquet files", extra="parquet")
 
         path, i = self._groups[g]
         fh = self._files.get(path)
@@ -284,7 +283,7 @@ class ParquetSource(ChunkedSource):
 
 
 def _numeric(t: Any) -> bool:
-    import pyarrow.types as pat
+    pat = require("pyarrow.types", purpose="reading Parquet files", extra="parquet")
 
     return bool(pat.is_floating(t) or pat.is_integer(t) or pat.is_boolean(t))
 
@@ -308,7 +307,7 @@ class AnnDataSource(ChunkedSource):
 
     def _read(self, start: int, stop: int, columns: np.ndarray | None) -> np.ndarray:
         if self._adata is None:
-            import anndata
+            anndata = require("anndata", purpose="reading h5ad files", extra="h5ad")
 
             self._adata = anndata.read_h5ad(self.path, backed="r")
         block = self._adata.X[start:stop]
@@ -356,7 +355,7 @@ def open_object(obj: Any, *, chunk_rows: int | None, key: str | None) -> Chunked
     """Wrap an open h5py dataset, zarr array/group, AnnData or pyarrow dataset, else None."""
     mod = type(obj).__module__.split(".")[0]
     if mod == "h5py":
-        import h5py
+        h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
         if isinstance(obj, h5py.Dataset):
             return HDF5Source(obj.file.filename, obj.name, chunk_rows=chunk_rows, file=obj.file)
@@ -368,7 +367,7 @@ def open_object(obj: Any, *, chunk_rows: int | None, key: str | None) -> Chunked
     if mod == "anndata":
         return AnnDataSource(obj, chunk_rows=chunk_rows)
     if mod == "pyarrow":
-        import pyarrow.dataset as pads
+        pads = require("pyarrow.dataset", purpose="reading Parquet files", extra="parquet")
 
         if isinstance(obj, pads.Dataset):
             return ParquetSource(obj, chunk_rows=chunk_rows)

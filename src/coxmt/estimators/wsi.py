@@ -42,6 +42,7 @@ from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
+from coxmt.io import jsonable as _jsonable
 from coxmt.losses import consistency_loss, neg_partial_log_likelihood
 from coxmt.metrics import concordance_index
 from coxmt.nn.attention import AttentionMILCox
@@ -208,16 +209,6 @@ class _BagMeanTeacher:
 
     def eval_modules(self) -> dict[str, nn.Module]:
         return self._eval  # type: ignore[return-value]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None
-    return value
 
 
 class _BagCoxEstimator(SavedModelMixin, BaseEstimator):

@@ -19,7 +19,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from coxmt._validation import make_target
-from coxmt.estimators import baselines
 from coxmt.estimators.baselines import CoxnetSksurv, DeepSurv, RandomSurvivalForest
 from coxmt.estimators.linear import PenalizedCox, _CoxProblem, _kkt_violation
 from coxmt.losses import neg_partial_log_likelihood
@@ -394,7 +393,7 @@ def test_missing_optional_package_names_the_extra(
             raise ImportError(f"No module named {name!r}")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(baselines.importlib, "import_module", fake)
+    monkeypatch.setattr(importlib, "import_module", fake)
     X, y = data
     for model in (RandomSurvivalForest(), CoxnetSksurv(), DeepSurv()):
         with pytest.raises(ImportError, match=r"pip install coxmt\[baselines\]"):

@@ -82,7 +82,6 @@ CASES = [
         E.RandomSurvivalForest,
         {"n_estimators": 5, "min_samples_leaf": 5, "random_state": 0},
         needs="sksurv",
-        xfail={"save_load": CANNOT_SAVE},
     ),
     Case(
         E.DeepSurv,

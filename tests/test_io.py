@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from coxmt import CoxMT, CoxNnet
-from coxmt.io import FORMAT_VERSION, atomic_write_text, load_model, save_model
+from coxmt.io import (
+    FORMAT_VERSION,
+    RegisteredModel,
+    atomic_write_text,
+    load_model,
+    registered_model_classes,
+    save_model,
+)
 
 from .conftest import make_survival_data
 
@@ -42,30 +51,51 @@ def test_no_pickle_in_model_files(saved) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        pytest.param(lambda p: (p / "weights.safetensors").unlink(), "incomplete: weights.safetensors is missing", id="no-weights"),
-        pytest.param(lambda p: (p / "config.json").unlink(), "incomplete: config.json is missing", id="no-config"),
         pytest.param(
-            lambda p: (p / "weights.safetensors").write_bytes((p / "weights.safetensors").read_bytes()[:-100]),
-            "does not match the checksum", id="truncated",
+            lambda p: (p / "weights.safetensors").unlink(),
+            "incomplete: weights.safetensors is missing",
+            id="no-weights",
+        ),
+        pytest.param(
+            lambda p: (p / "config.json").unlink(),
+            "incomplete: config.json is missing",
+            id="no-config",
+        ),
+        pytest.param(
+            lambda p: (p / "weights.safetensors").write_bytes(
+                (p / "weights.safetensors").read_bytes()[:-100]
+            ),
+            "does not match the checksum",
+            id="truncated",
         ),
         pytest.param(
             lambda p: (p / "weights.safetensors").write_bytes(
                 (p / "weights.safetensors").read_bytes()[:-8] + b"\x00" * 8
             ),
-            "modified or truncated", id="tampered",
+            "modified or truncated",
+            id="tampered",
         ),
-        pytest.param(lambda p: (p / "config.json").write_text("{not json"), "corrupted", id="bad-json"),
+        pytest.param(
+            lambda p: (p / "config.json").write_text("{not json"), "corrupted", id="bad-json"
+        ),
         pytest.param(
             lambda p: (p / "config.json").write_text(
-                json.dumps({**json.loads((p / "config.json").read_text()), "format_version": FORMAT_VERSION + 1})
+                json.dumps(
+                    {
+                        **json.loads((p / "config.json").read_text()),
+                        "format_version": FORMAT_VERSION + 1,
+                    }
+                )
             ),
-            "newer|Upgrade coxmt", id="newer-format",
+            "newer|Upgrade coxmt",
+            id="newer-format",
         ),
         pytest.param(
             lambda p: (p / "config.json").write_text(
                 json.dumps({**json.loads((p / "config.json").read_text()), "class": "os.system"})
             ),
-            "unknown model class 'os.system'", id="unknown-class",
+            "unknown model class 'os.system'",
+            id="unknown-class",
         ),
     ],
 )
@@ -93,7 +123,7 @@ def test_other_class_refused(saved) -> None:
 
 
 def test_save_replaces_existing_model_atomically(saved, tmp_path: Path) -> None:
-    path, model, X = saved
+    path, _, X = saved
     target = _copy(path, tmp_path / "target")
     X2, e2, t2, _ = make_survival_data(n=60, p=4, seed=9)
     other = CoxNnet(max_epochs=3, random_state=1).fit(X2, (e2, t2))
@@ -125,3 +155,86 @@ def test_atomic_write_text(tmp_path: Path) -> None:
     atomic_write_text(p, "again")
     assert p.read_text() == "again"
     assert [f.name for f in p.parent.iterdir()] == ["a.txt"]
+
+
+# -- the model class registry ---------------------------------------------------------------
+def test_saved_model_names_its_class_and_module(saved) -> None:
+    path, _, _ = saved
+    config = json.loads((path / "config.json").read_text())
+    assert (config["class"], config["module"]) == ("CoxNnet", "coxmt.estimators.cox_nnet")
+
+
+def test_estimators_register_themselves() -> None:
+    known = registered_model_classes()
+    for cls in (CoxMT, CoxNnet):
+        assert known[cls.__name__] is cls
+    assert "SavedModelMixin" not in known  # mixins without _from_state are left out
+
+
+class _Constant(RegisteredModel):
+    """A minimal model class outside coxmt.estimators that registers itself."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        return {"value": np.array([self.value])}, {}
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict) -> _Constant:
+        return cls(float(arrays["value"][0]))
+
+
+class ConstantModel(_Constant):
+    pass
+
+
+def test_a_registered_class_outside_coxmt_round_trips(tmp_path: Path) -> None:
+    assert "_Constant" not in registered_model_classes()  # private bases are left out
+    assert registered_model_classes()["ConstantModel"] is ConstantModel
+    back = load_model(save_model(ConstantModel(2.5), tmp_path / "m"))
+    assert type(back) is ConstantModel and back.value == 2.5
+
+
+def test_unregistered_class_names_the_import_that_registers_it(tmp_path: Path) -> None:
+    path = save_model(ConstantModel(1.0), tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    config["class"] = "GoneModel"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        ValueError, match=r"unknown model class 'GoneModel'.*tests\.test_io is imported"
+    ):
+        load_model(path)
+    config["module"] = "my_lab.models"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        ValueError, match=r"known: \[.*'CoxNnet'.*`import my_lab\.models` registers it"
+    ):
+        load_model(path)
+
+
+def test_two_classes_with_one_name_are_refused() -> None:
+    with pytest.raises(
+        ValueError, match="a model class named 'ConstantModel' is already registered"
+    ):
+        type("ConstantModel", (_Constant,), {"__module__": "elsewhere"})
+
+
+def test_builtin_models_load_in_a_fresh_process(saved) -> None:
+    """Only coxmt.io is imported: the class is found through the coxmt package's public names."""
+    path, _, X = saved
+    code = (
+        "import sys, numpy as np\n"
+        "from coxmt.io import load_model\n"
+        "assert 'coxmt.estimators' not in sys.modules\n"
+        f"m = load_model({str(path)!r})\n"
+        "print(type(m).__name__, m.n_features_in_)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["CoxNnet", str(X.shape[1])]
+
+
+def test_atomic_write_text_is_coxmt_atomic(tmp_path: Path) -> None:
+    from coxmt import _atomic
+
+    assert atomic_write_text is _atomic.atomic_write_text  # one home, re-exported by coxmt.io

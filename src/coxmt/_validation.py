@@ -22,6 +22,7 @@ __all__ = [
     "check_survival_target",
     "check_tensor_target",
     "derive_seed",
+    "format_columns",
     "format_rows",
     "make_target",
     "resolve_seed",
@@ -38,6 +39,28 @@ def format_rows(idx: Sequence[int] | np.ndarray, limit: int = 10) -> str:
     shown = ", ".join(str(i) for i in idx[:limit])
     more = f", ... ({len(idx)} rows in all)" if len(idx) > limit else ""
     return f"[{shown}{more}]"
+
+
+def format_columns(X: Any, cols: Sequence[int] | np.ndarray, limit: int = 10) -> str:
+    """Format offending column positions of ``X`` as ``3 column(s) ['TP53', ...]``.
+
+    DataFrame columns are named; array columns are ``x0``, ``x1``, ...
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> format_columns(pd.DataFrame(columns=["TP53", "MYC"]), [1])
+    "1 column(s) ['MYC']"
+    >>> format_columns(None, range(12))
+    "12 column(s) ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9'] ..."
+    """
+    idx = [int(j) for j in np.asarray(cols).ravel()]
+    names = (
+        [str(X.columns[j]) for j in idx[:limit]]
+        if isinstance(X, pd.DataFrame)
+        else [f"x{j}" for j in idx[:limit]]
+    )
+    return f"{len(idx)} column(s) {names}{' ...' if len(idx) > limit else ''}"
 
 
 def make_target(event: Any, time: Any) -> np.ndarray:
@@ -316,14 +339,9 @@ def check_features(
         if not allow_nan:
             nan_rows = np.flatnonzero(isnan.any(axis=1))
             nan_cols = np.flatnonzero(isnan.any(axis=0))
-            cols = (
-                [str(X.columns[j]) for j in nan_cols[:10]]
-                if isinstance(X, pd.DataFrame)
-                else [f"x{j}" for j in nan_cols[:10]]
-            )
             raise ValueError(
                 f"{name} contains NaN values at rows {format_rows(nan_rows)} in "
-                f"{nan_cols.size} column(s) {cols}{' ...' if nan_cols.size > 10 else ''}; "
+                f"{format_columns(X, nan_cols)}; "
                 "impute them (coxmt.preprocessing.make_rnaseq_preprocessor(impute='median'), "
                 "`--impute median` on the command line, or sklearn.impute.SimpleImputer in a "
                 "Pipeline) or drop those rows"

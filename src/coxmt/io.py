@@ -10,6 +10,12 @@ A saved model is a directory::
 Loading parses JSON and reads raw tensors only, so a model file received from
 someone else cannot run code on your machine. The weights file's SHA-256 is
 checked: a tampered or truncated file is refused.
+
+The file format knows no estimator class. A saved model names its class (and the
+module defining it); :func:`load_model` finds the class in a registry that model
+classes join when they are defined (subclasses of :class:`RegisteredModel`, or
+classes passed to :func:`register_model_class`). coxmt's own estimators are
+public names of the :mod:`coxmt` package, which imports them on first use.
 """
 
 from __future__ import annotations
@@ -18,32 +24,36 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from sklearn.pipeline import Pipeline
 
-from coxmt._atomic import atomic_path
+import coxmt
+from coxmt._atomic import atomic_write_text
+from coxmt._device import resolve_device
+from coxmt.pipeline import SurvivalPipeline
+from coxmt.preprocessing import pipeline_from_state, pipeline_to_state
 
-__all__ = ["FORMAT_VERSION", "atomic_write_text", "load_model", "save_model"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RegisteredModel",
+    "atomic_write_text",
+    "load_model",
+    "register_model_class",
+    "registered_model_classes",
+    "save_model",
+]
 
 FORMAT_VERSION = 1
 _CONFIG = "config.json"
 _WEIGHTS = "weights.safetensors"
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
 
 
 def _sha256(path: Path) -> str:
@@ -54,20 +64,81 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None
-    return value
+_T = TypeVar("_T", bound=type)
+_REGISTRY: dict[str, type] = {}
 
 
-def _estimator_classes() -> dict[str, type]:
-    from coxmt import estimators
+def register_model_class(cls: _T) -> _T:
+    """Make ``cls`` loadable by :func:`load_model` under its class name (a class decorator).
 
-    return {name: getattr(estimators, name) for name in estimators.__all__}
+    The class needs ``_export_state()`` and a ``_from_state(arrays, config)``
+    classmethod; classes without them (mixins) and names starting with ``_``
+    (private bases) are left out.
+    Registering another class under a name already taken replaces it only when
+    it is the same class defined again (a reloaded module); two different
+    classes with one name are an error.
+
+    Examples
+    --------
+    >>> @register_model_class
+    ... class MyModel:
+    ...     def _export_state(self): ...
+    ...     @classmethod
+    ...     def _from_state(cls, arrays, config): ...
+    >>> registered_model_classes()["MyModel"] is MyModel
+    True
+    """
+    name = cls.__name__
+    if name.startswith("_") or not (hasattr(cls, "_export_state") and hasattr(cls, "_from_state")):
+        return cls
+    known = _REGISTRY.get(name)
+    if known is not None and known is not cls:
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        if f"{known.__module__}.{known.__qualname__}" != where:
+            raise ValueError(
+                f"a model class named {name!r} is already registered ({known.__module__}."
+                f"{known.__qualname__}); give {where} another name so saved models stay "
+                "unambiguous"
+            )
+    _REGISTRY[name] = cls
+    return cls
+
+
+def registered_model_classes() -> dict[str, type]:
+    """The model classes :func:`load_model` knows, by name (a copy)."""
+    return dict(_REGISTRY)
+
+
+class RegisteredModel:
+    """Base class whose subclasses register themselves for :func:`load_model`.
+
+    Every subclass whose name does not start with ``_`` is passed to
+    :func:`register_model_class` when it is defined.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        register_model_class(cls)
+
+
+def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
+    """The registered class a saved model names; coxmt's public names load on first use."""
+    if isinstance(name, str) and name not in _REGISTRY and name in coxmt.__all__:
+        getattr(coxmt, name)  # the public facade imports the module that defines (registers) it
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    module = config.get("module")
+    if isinstance(module, str) and module and module not in sys.modules:
+        hint = f"`import {module}` registers it, then load again"
+    elif isinstance(module, str) and module:
+        hint = (
+            f"{module} is imported but defines no registered class of that name; re-save the model"
+        )
+    else:
+        hint = "import the module that defines it (the class registers itself), then load again"
+    raise ValueError(
+        f"{path} holds an unknown model class {name!r}; known: {sorted(_REGISTRY)}. {hint}"
+    )
 
 
 def _split_pipeline(model: Any) -> tuple[Any, Pipeline | None]:
@@ -105,18 +176,15 @@ def save_model(model: Any, path: str | Path) -> Path:
         )
     arrays, config = estimator._export_state()
     arrays = {f"model.{k}": np.ascontiguousarray(v) for k, v in arrays.items()}
-    from coxmt import __version__
-
     full: dict[str, Any] = {
         "format": "coxmt-model",
         "format_version": FORMAT_VERSION,
-        "coxmt_version": __version__,
+        "coxmt_version": coxmt.__version__,
         "class": type(estimator).__name__,
+        "module": type(estimator).__module__,
         **config,
     }
     if pre is not None:
-        from coxmt.preprocessing import pipeline_to_state
-
         pre_arrays, pre_config = pipeline_to_state(pre)
         arrays.update(
             {f"preprocessing.{k}": np.ascontiguousarray(v) for k, v in pre_arrays.items()}
@@ -231,18 +299,13 @@ def load_model(path: str | Path) -> Any:
         arrays = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{weights} is corrupted ({exc}); obtain the model again") from None
-    classes = _estimator_classes()
     name = config.get("class")
-    if name not in classes:
-        raise ValueError(f"{path} holds an unknown model class {name!r}; known: {sorted(classes)}")
+    cls: Any = _model_class(name, config, path)
     model_arrays = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
     try:
-        cls: Any = classes[name]
         estimator = cls._from_state(model_arrays, config)
         if "preprocessing" not in config:
             return estimator
-        from coxmt.preprocessing import pipeline_from_state
-
         pre_arrays = {
             k[len("preprocessing.") :]: v
             for k, v in arrays.items()
@@ -259,72 +322,60 @@ def load_model(path: str | Path) -> Any:
             f"{path} is corrupted: its {_CONFIG} does not describe a valid {name} "
             f"({type(exc).__name__}: {exc}); re-save the model with coxmt"
         ) from None
-    from coxmt.pipeline import SurvivalPipeline
-
     return SurvivalPipeline([*pre.steps, ("model", estimator)])
 
 
-def export_network_state(est: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """State of a fitted :class:`~coxmt.estimators._base.BaseCoxNetwork` for saving."""
-    arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in est.module_.state_dict().items()}
-    arrays.update({f"baseline.{k}": v for k, v in est.baseline_.to_state().items()})
-    params = {k: _jsonable(v) for k, v in est.get_params(deep=False).items()}
-    names = getattr(est, "feature_names_in_", None)
-    config = {
-        "params": params,
-        "n_features_in": int(est.n_features_in_),
-        "feature_names_in": None if names is None else [str(n) for n in names],
-        "hidden_layer_sizes": list(est._hidden_sizes(est.n_features_in_)),
-        "n_epochs": int(est.n_epochs_),
-        "history": json.loads(est.history_.to_json(orient="records")),
-    }
-    return arrays, config
+# -- helpers for the estimators' ``_export_state`` / ``_from_state`` --------------------------
+def jsonable(value: Any) -> Any:
+    """A hyperparameter value as JSON can store it (tuples as lists, NumPy scalars as Python).
+
+    A ``numpy.random.RandomState`` is stored as None (it cannot be saved).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jsonable((np.int64(3), 4))
+    [3, 4]
+    """
+    if isinstance(value, tuple | list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.RandomState):
+        return None
+    return value
 
 
-def import_network_state(cls: type, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-    """Rebuild a fitted network estimator from :func:`export_network_state` output."""
-    from coxmt.baseline import BreslowBaseline
-    from coxmt.estimators._base import resolve_device
-    from coxmt.nn.mlp import CoxMLP
+def prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries of ``arrays`` named ``"<prefix>.<key>"``, as ``{key: array}``.
 
-    params = dict(config["params"])
-    if isinstance(params.get("hidden_layer_sizes"), list):
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    try:
-        est = cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
-    n = int(config["n_features_in"])
-    module = CoxMLP(
-        n,
-        config["hidden_layer_sizes"],
-        params.get("activation", "tanh"),
-        params.get("dropout", 0.0),
-    )
-    state = {
-        k[len("module.") :]: torch.from_numpy(v.copy())
-        for k, v in arrays.items()
-        if k.startswith("module.")
-    }
+    Examples
+    --------
+    >>> prefixed({"module.w": 1, "baseline.t": 2}, "module")
+    {'w': 1}
+    """
+    start = f"{prefix}."
+    return {k[len(start) :]: v for k, v in arrays.items() if k.startswith(start)}
+
+
+def module_arrays(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A torch module's state as ``{"module.<name>": array}`` (on the CPU)."""
+    return {f"module.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_module_state(module: torch.nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    """Load the ``"module.*"`` entries of ``arrays`` into ``module``; a mismatch is a ValueError."""
+    state = {k: torch.from_numpy(v.copy()) for k, v in prefixed(arrays, "module").items()}
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"model weights do not match the saved architecture: {exc}") from None
+
+
+def saved_device(params: dict[str, Any]) -> torch.device:
+    """The device a loaded model runs on: its ``device`` parameter, or the CPU when that
+    device is missing here (a model trained on a GPU loads on a CPU-only machine)."""
     try:
-        device = resolve_device(params.get("device", "auto"))
+        return resolve_device(params.get("device", "auto"))
     except ValueError:
-        device = torch.device("cpu")
-    module.to(device).eval()
-    est.module_ = module
-    est.device_ = device
-    est.n_features_in_ = n
-    if config.get("feature_names_in") is not None:
-        est.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
-    est.baseline_ = BreslowBaseline.from_state(
-        {k[len("baseline.") :]: v for k, v in arrays.items() if k.startswith("baseline.")}
-    )
-    est.unique_times_ = est.baseline_.unique_times_
-    est.n_epochs_ = int(config.get("n_epochs", 0))
-    est.best_epoch_ = None
-    est.history_ = pd.DataFrame(config.get("history", []))
-    return est
+        return torch.device("cpu")

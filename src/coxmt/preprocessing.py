@@ -26,6 +26,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler as _SkStandardScaler
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from coxmt._validation import format_columns, format_rows
+
 __all__ = [
     "Log2Transform",
     "StandardScaler",
@@ -59,25 +61,12 @@ def _bad_values_error(est: Any, X: Any, exc: ValueError) -> ValueError:
         )
     if arr.ndim == 2 and np.isinf(arr).any():
         bad = np.isinf(arr)
-        cols = np.flatnonzero(bad.any(axis=0))
-        names = (
-            [str(X.columns[j]) for j in cols[:10]]
-            if isinstance(X, pd.DataFrame)
-            else [f"x{j}" for j in cols[:10]]
-        )
         return ValueError(
-            f"{what}: infinite values in {cols.size} column(s) {names}"
-            f"{' ...' if cols.size > 10 else ''} at rows "
-            f"{_format_rows(np.flatnonzero(bad.any(axis=1)))}; replace them (e.g. by NaN and "
-            "impute=) or drop those rows"
+            f"{what}: infinite values in {format_columns(X, np.flatnonzero(bad.any(axis=0)))} "
+            f"at rows {format_rows(np.flatnonzero(bad.any(axis=1)))}; replace them (e.g. by NaN "
+            "and impute=) or drop those rows"
         )
     return exc
-
-
-def _format_rows(idx: np.ndarray) -> str:
-    from coxmt._validation import format_rows
-
-    return format_rows(idx)
 
 
 def _validate(est: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:

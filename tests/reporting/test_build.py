@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,16 +172,6 @@ def test_nan_metrics_and_notes(tmp_path: Path) -> None:
 def test_reference_not_among_models(bare_dir: Path) -> None:
     html = _html(build_report(bare_dir, reference="RSF"))
     assert "No paired tests: the reference model &#x27;RSF&#x27; is not among the models" in html
-
-
-def test_without_the_statistics_module(bare_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "coxmt.experiments", None)  # import raises ImportError
-    html = _html(build_report(bare_dir))
-    assert "coxmt.experiments is unavailable" in html
-    assert "95% CI [" not in html
-    assert "No paired tests: coxmt.experiments (paired statistics) is not available" in html
-    c = pd.read_csv(bare_dir / "results.csv").groupby("model")["c_index"]
-    assert f"{c.mean()['Cox-MT']:.3f} ± {c.std()['Cox-MT']:.3f}" in html
 
 
 def test_rebuild_is_reproducible(report: Path, results_dir: Path, tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def segment(
                 max_hole_area=max_hole_area,
             )
             if overview:
-                from coxmt.wsi.io import _atomic_path
+                from coxmt._atomic import atomic_path as _atomic_path
 
                 image, _ = slide.read_overview(overview_mpp / slide.require_mpp())
                 with _atomic_path(target.parent / f"{slide.slide_id}_overview.jpg") as tmp:

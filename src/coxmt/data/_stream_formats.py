@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from coxmt._optional import require
 from coxmt.data.streaming import ArraySource, ChunkedSource
 
 __all__ = [
@@ -26,20 +27,6 @@ __all__ = [
 
 _NAME_KEYS = ("feature_names", "var_names", "gene_names", "genes", "columns")
 _DATA_KEYS = ("X", "features", "data", "expression")
-
-
-def _need(module: str, extra: str | None, what: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        how = (
-            f"`pip install coxmt[{extra}]` (or `pip install {module}`)"
-            if extra
-            else (f"`pip install {module}`")
-        )
-        raise ImportError(f"reading {what} needs {module}; install it with {how}") from None
 
 
 def _as_names(values: Any) -> list[str]:
@@ -69,7 +56,7 @@ class HDF5Source(ChunkedSource):
         chunk_rows: int | None = None,
         file: Any = None,
     ) -> None:
-        h5py = _need("h5py", "wsi", "HDF5 files")
+        h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
         self.path = Path(path)
         fh = h5py.File(self.path, "r") if file is None else file
         try:
@@ -95,7 +82,7 @@ class HDF5Source(ChunkedSource):
 
     def _dataset(self) -> Any:
         if self._handle is None:
-            import h5py
+            h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
             self._handle = h5py.File(self.path, "r")
             self._owned = True
@@ -115,7 +102,7 @@ class HDF5Source(ChunkedSource):
 
 
 def _pick_dataset(fh: Any, path: Path) -> str:
-    import h5py
+    h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
     for k in _DATA_KEYS:
         if k in fh and isinstance(fh[k], h5py.Dataset) and fh[k].ndim == 2:
@@ -152,7 +139,7 @@ class ZarrSource(ChunkedSource):
     def __init__(
         self, store: Any, key: str | None = None, *, chunk_rows: int | None = None
     ) -> None:
-        zarr = _need("zarr", None, "zarr stores")
+        zarr = require("zarr", purpose="reading zarr stores", extra="zarr")
         self.store = store
         node = zarr.open(store, mode="r") if isinstance(store, str | Path) else store
         names = None
@@ -184,7 +171,7 @@ class ZarrSource(ChunkedSource):
 
     def _read(self, start: int, stop: int, columns: np.ndarray | None) -> np.ndarray:
         if self._array is None:
-            import zarr
+            zarr = require("zarr", purpose="reading zarr stores", extra="zarr")
 
             node: Any = zarr.open(self.store, mode="r")
             self._array = node[self.key] if self.key else node
@@ -224,8 +211,7 @@ class ParquetSource(ChunkedSource):
     """
 
     def __init__(self, data: Any, *, chunk_rows: int | None = None) -> None:
-        _need("pyarrow", "parquet", "Parquet files")
-        import pyarrow.dataset as pads
+        pads = require("pyarrow.dataset", purpose="reading Parquet files", extra="parquet")
 
         self.data = data
         dataset = (
@@ -257,7 +243,7 @@ class ParquetSource(ChunkedSource):
     def _row_group(self, g: int, cols: list[str]) -> np.ndarray:
         if self._cache is not None and self._cache[0] == g and self._cache[1] == tuple(cols):
             return self._cache[2]
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", purpose="reading Parquet files", extra="parquet")
 
         path, i = self._groups[g]
         fh = self._files.get(path)
@@ -297,7 +283,7 @@ class ParquetSource(ChunkedSource):
 
 
 def _numeric(t: Any) -> bool:
-    import pyarrow.types as pat
+    pat = require("pyarrow.types", purpose="reading Parquet files", extra="parquet")
 
     return bool(pat.is_floating(t) or pat.is_integer(t) or pat.is_boolean(t))
 
@@ -307,7 +293,7 @@ class AnnDataSource(ChunkedSource):
     """An AnnData object or ``.h5ad`` file (opened in backed ``'r'`` mode); dense or sparse X."""
 
     def __init__(self, data: Any, *, chunk_rows: int | None = None) -> None:
-        anndata = _need("anndata", "h5ad", "h5ad files")
+        anndata = require("anndata", purpose="reading h5ad files", extra="h5ad")
         if isinstance(data, str | Path):
             self.path: Path | None = Path(data)
             adata = anndata.read_h5ad(self.path, backed="r")
@@ -321,7 +307,7 @@ class AnnDataSource(ChunkedSource):
 
     def _read(self, start: int, stop: int, columns: np.ndarray | None) -> np.ndarray:
         if self._adata is None:
-            import anndata
+            anndata = require("anndata", purpose="reading h5ad files", extra="h5ad")
 
             self._adata = anndata.read_h5ad(self.path, backed="r")
         block = self._adata.X[start:stop]
@@ -369,7 +355,7 @@ def open_object(obj: Any, *, chunk_rows: int | None, key: str | None) -> Chunked
     """Wrap an open h5py dataset, zarr array/group, AnnData or pyarrow dataset, else None."""
     mod = type(obj).__module__.split(".")[0]
     if mod == "h5py":
-        import h5py
+        h5py = require("h5py", purpose="reading HDF5 files", extra="wsi")
 
         if isinstance(obj, h5py.Dataset):
             return HDF5Source(obj.file.filename, obj.name, chunk_rows=chunk_rows, file=obj.file)
@@ -381,7 +367,7 @@ def open_object(obj: Any, *, chunk_rows: int | None, key: str | None) -> Chunked
     if mod == "anndata":
         return AnnDataSource(obj, chunk_rows=chunk_rows)
     if mod == "pyarrow":
-        import pyarrow.dataset as pads
+        pads = require("pyarrow.dataset", purpose="reading Parquet files", extra="parquet")
 
         if isinstance(obj, pads.Dataset):
             return ParquetSource(obj, chunk_rows=chunk_rows)

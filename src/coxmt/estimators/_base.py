@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from coxmt._device import resolve_device
+from coxmt._random import draw_seed
 from coxmt._validation import (
     check_aligned_ids,
     check_layer_sizes,
@@ -21,7 +24,14 @@ from coxmt._validation import (
     unwrap_unlabeled,
 )
 from coxmt.baseline import BreslowBaseline
+from coxmt.data.streaming import (
+    ChunkedSource,
+    is_unlabeled_source,
+    open_unlabeled,
+    stream_batches,
+)
 from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
+from coxmt.io import jsonable, load_module_state, module_arrays, prefixed, saved_device
 from coxmt.nn.mlp import CoxMLP, check_architecture
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.engine import EngineResult, ModelData, ModelSpec, train_stacked
@@ -60,19 +70,6 @@ def compute_settings(
             torch.set_float32_matmul_precision(old_precision)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but no CUDA device is available; use 'cpu'")
-    return dev
-
-
-
 def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Trainer:
     """The :class:`Trainer` an estimator's hyperparameters describe.
 
@@ -92,6 +89,7 @@ def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Traine
         callbacks=callbacks,
         rng=np.random.default_rng(seed),
     )
+
 
 class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     """Base class: validation, the training loop, prediction, survival functions.
@@ -157,8 +155,6 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         :class:`~coxmt.data.streaming.UnlabeledSource`) are opened as sources. Source
         columns are matched to the training features by name.
         """
-        from coxmt.data.streaming import ChunkedSource, is_unlabeled_source, open_unlabeled
-
         if X_unlabeled is None:
             return None, None
         batch = getattr(self, "unlabeled_batch_size", None)
@@ -192,11 +188,7 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         return None, src
 
     def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.default_rng().integers(2**31 - 1))
-        if isinstance(self.random_state, np.random.RandomState):
-            return int(self.random_state.randint(2**31 - 1))
-        return int(self.random_state)
+        return draw_seed(self.random_state)
 
     # -- public API -------------------------------------------------------------------
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> BaseCoxNetwork:
@@ -357,8 +349,6 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
             data.time_val = time[val_idx]
         batches = None
         if unlabeled is not None:
-            from coxmt.data.streaming import stream_batches
-
             rng_u = np.random.default_rng([seed, 2])  # independent of the labeled batches
             size = int(self.unlabeled_batch_size)
             batches = stream_batches(unlabeled, size, rng_u)
@@ -419,16 +409,48 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         return self._risk(self._prepare_X(X))
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        from coxmt.io import export_network_state
-
         check_is_fitted(self, "module_")
-        return export_network_state(self)
+        arrays = module_arrays(self.module_)
+        arrays.update({f"baseline.{k}": v for k, v in self.baseline_.to_state().items()})
+        names = getattr(self, "feature_names_in_", None)
+        config = {
+            "params": {k: jsonable(v) for k, v in self.get_params(deep=False).items()},
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "hidden_layer_sizes": list(self._hidden_sizes(self.n_features_in_)),
+            "n_epochs": int(self.n_epochs_),
+            "history": json.loads(self.history_.to_json(orient="records")),
+        }
+        return arrays, config
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-        from coxmt.io import import_network_state
-
-        return import_network_state(cls, arrays, config)
+        params = dict(config["params"])
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        try:
+            est = cls(**params)
+        except TypeError as exc:
+            raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
+        n = int(config["n_features_in"])
+        module = CoxMLP(
+            n,
+            config["hidden_layer_sizes"],
+            params.get("activation", "tanh"),
+            params.get("dropout", 0.0),
+        )
+        load_module_state(module, arrays)
+        est.device_ = saved_device(params)
+        est.module_ = module.to(est.device_).eval()
+        est.n_features_in_ = n
+        if config.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
+        est.unique_times_ = est.baseline_.unique_times_
+        est.n_epochs_ = int(config.get("n_epochs", 0))
+        est.best_epoch_ = None
+        est.history_ = pd.DataFrame(config.get("history", []))
+        return est
 
     def _default_width(self, n_features: int) -> int:
         return max(1, math.ceil(math.sqrt(n_features)))

@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import check_features, check_survival_target
+from coxmt.io import RegisteredModel, load_model, save_model
+from coxmt.metrics import concordance_index
 
 __all__ = ["SavedModelMixin", "TabularSurvivalMixin", "align_features"]
 
@@ -72,8 +74,6 @@ class TabularSurvivalMixin:
 
     def score(self, X: Any, y: Any) -> float:
         """Harrell's concordance index of :meth:`predict` on ``(X, y)``."""
-        from coxmt.metrics import concordance_index
-
         event, time = check_survival_target(y, require_events=False)
         return float(concordance_index(event, time, self.predict(X)))
 
@@ -94,20 +94,19 @@ class TabularSurvivalMixin:
         return self.baseline_.survival(self.predict(X), times)  # type: ignore[attr-defined]
 
 
-class SavedModelMixin:
-    """``save`` / ``load`` through :mod:`coxmt.io` (safetensors + JSON; never pickle)."""
+class SavedModelMixin(RegisteredModel):
+    """``save`` / ``load`` through :mod:`coxmt.io` (safetensors + JSON; never pickle).
+
+    Subclasses register themselves with :func:`coxmt.io.register_model_class`.
+    """
 
     def save(self, path: str | Path) -> Path:
         """Save the fitted model to a directory (safetensors + JSON; no pickle)."""
-        from coxmt.io import save_model
-
         return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
         """Load a model saved with :meth:`save`; refuses other model classes."""
-        from coxmt.io import load_model
-
         obj = load_model(path)
         if not isinstance(obj, cls):
             raise ValueError(

@@ -24,7 +24,6 @@ saveable linear baseline.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +35,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from coxmt._forest_state import forest_from_state, forest_to_state
+from coxmt._optional import require
+from coxmt._random import draw_seed as _seed
 from coxmt._validation import (
     check_aligned_ids,
     check_layer_sizes,
@@ -46,29 +47,14 @@ from coxmt._validation import (
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators._mixins import TabularSurvivalMixin
+from coxmt.io import register_model_class
 
 __all__ = ["CoxnetSksurv", "DeepSurv", "RandomSurvivalForest"]
-
-_INSTALL_HINT = "pip install coxmt[baselines]"
 
 
 def _require(module: str, package: str, model: str) -> Any:
     """Import an optional dependency or say how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"{model} needs the optional package {package!r}, which could not be imported "
-            f"({exc}). Install the baselines extra: `{_INSTALL_HINT}`"
-        ) from exc
-
-
-def _seed(random_state: Any) -> int:
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    return int(random_state)
+    return require(module, purpose=model, extra="baselines", package=package)
 
 
 def _step_lookup(
@@ -129,6 +115,7 @@ class _CoxTypeEstimator(_WrappedSurvivalEstimator):
     baseline_: BreslowBaseline
 
 
+@register_model_class
 class RandomSurvivalForest(_WrappedSurvivalEstimator):
     """Random survival forest (scikit-survival's ``RandomSurvivalForest``).
 

@@ -37,11 +37,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from coxmt._random import draw_seed
 from coxmt._validation import check_survival_target, unwrap_unlabeled
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
+from coxmt.io import jsonable as _jsonable
 from coxmt.losses import consistency_loss, neg_partial_log_likelihood
+from coxmt.metrics import concordance_index
 from coxmt.nn.attention import AttentionMILCox
 from coxmt.nn.bags import BagStore, select_tokens
 from coxmt.training.loop import TrainingData
@@ -208,16 +211,6 @@ class _BagMeanTeacher:
         return self._eval  # type: ignore[return-value]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None
-    return value
-
-
 class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
     """Shared fitting, prediction and saving of the bag-based Cox estimators.
 
@@ -298,11 +291,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
                 raise ValueError(msg)
 
     def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.default_rng().integers(2**31 - 1))
-        if isinstance(self.random_state, np.random.RandomState):
-            return int(self.random_state.randint(2**31 - 1))
-        return int(self.random_state)
+        return draw_seed(self.random_state)
 
     def _report(self, message: str) -> None:
         _LOG.info(message)
@@ -499,13 +488,10 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         return risk_all, (records if return_attention else None)
 
     def _score(self, cohort: _Cohort, y: Any, what: str) -> float:
-        from coxmt.metrics import concordance_index
-
         event, time = check_survival_target(y, require_events=False)
         if len(time) != len(cohort):
             raise ValueError(f"{what} has {len(cohort)} patients but y has {len(time)} samples")
         return float(concordance_index(event, time, self._predict_cohort(cohort)[0]))
-
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from coxmt import metrics
 from coxmt._validation import make_target
 
 __all__ = ["IBS_QUANTILES", "N_IBS_TIMES", "UNO_TAU_QUANTILE", "evaluate_fold", "ibs_times"]
@@ -76,8 +77,6 @@ def evaluate_fold(
 
     Returns the metrics (NaN where undefined) and a list of notes explaining NaNs.
     """
-    from coxmt import metrics
-
     notes: list[str] = []
     out = {"c_index": np.nan, "uno_c": np.nan, "ibs": np.nan}
     y_train = make_target(event_train, time_train)

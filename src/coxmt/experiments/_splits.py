@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from coxmt.io import atomic_write_text
+from coxmt._atomic import atomic_write_text
 
 __all__ = [
     "Split",

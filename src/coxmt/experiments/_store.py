@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coxmt.io import atomic_write_text
+from coxmt._atomic import atomic_write_text
 
 __all__ = [
     "RESULT_COLUMNS",

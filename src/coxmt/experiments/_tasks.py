@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coxmt._ray import gather_ray, import_ray, init_ray
 from coxmt._validation import make_target
 from coxmt.experiments._evaluate import evaluate_fold
 
@@ -267,28 +268,6 @@ def ray_task_options(task: Task, options: Mapping[str, Any] | None = None) -> di
     return out
 
 
-def init_ray(address: str | None = None) -> None:
-    """Connect to the Ray cluster at ``address`` unless this process already is.
-
-    ``address=None`` uses ``RAY_ADDRESS`` when set, else starts Ray on this machine.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return
-    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
-    if address:
-        kwargs["address"] = address
-    ray.init(**kwargs)
-
-
-def _raise_cause(exc: BaseException) -> None:
-    """Re-raise the user-level exception a Ray task failed with (e.g. a ValueError)."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, Exception):
-        raise cause from None
-
-
 def run_ray(
     tasks: Sequence[Task],
     data: CVData,
@@ -306,10 +285,9 @@ def run_ray(
     tasks are handed to ``on_done`` as they complete, so an interrupted run loses
     only the tasks in flight.
     """
-    import ray
-
     if not tasks:
         return
+    ray = import_ray()
     init_ray(address)
     data_ref = ray.put(data)
     remote = ray.remote(num_cpus=1)(_ray_task)
@@ -319,17 +297,4 @@ def run_ray(
         fn = remote.options(**opts) if opts else remote
         n_threads = max(1, int(opts.get("num_cpus", 1)))
         pending.append(fn.remote(t, data_ref, n_threads))
-    try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                try:
-                    part = ray.get(ref)
-                except Exception as exc:
-                    _raise_cause(exc)
-                    raise
-                on_done(part)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref)
-        raise
+    gather_ray(pending, lambda _ref, part: on_done(part))

@@ -7,7 +7,7 @@ patient and is one of
 - a 2-D array ``(n_patches, n_features)`` (NumPy or torch);
 - a path to a CLAM/TRIDENT feature file (``.h5`` with datasets ``features``
   (N, D) and ``coords`` (N, 2), or ``.pt``), read with
-  :func:`coxmt.wsi.io.read_features` on first use and cached;
+  :func:`coxmt.wsi.read_features` on first use and cached;
 - a list/tuple of arrays and/or paths (several slides of one patient);
 - ``None`` (or a bag with zero patches): the patient has no slide.
 
@@ -31,6 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from coxmt._atomic import atomic_path
+from coxmt._optional import require
+from coxmt._validation import format_rows
+from coxmt.data._features import feature_file_shape, read_features
+
 __all__ = [
     "ATTENTION_FILE_VERSION",
     "DEFAULT_CACHE_BYTES",
@@ -44,8 +49,6 @@ __all__ = [
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 #: Version stamp of the attention files written by :func:`write_attention_h5`.
 ATTENTION_FILE_VERSION = 1
-
-_H5_SUFFIXES = (".h5", ".hdf5", ".he5")
 
 
 def select_tokens(
@@ -158,8 +161,6 @@ def _as_array(obj: Any, where: str) -> np.ndarray:
         )
     if arr.size and not np.isfinite(arr).all():
         rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-        from coxmt._validation import format_rows
-
         raise ValueError(
             f"{where} contains NaN or infinite features in patches {format_rows(rows)}; "
             "drop or re-extract those patches"
@@ -169,37 +170,10 @@ def _as_array(obj: Any, where: str) -> np.ndarray:
 
 def _file_shape(path: Path, where: str) -> tuple[int, int] | None:
     """(n_patches, n_features) of a feature file without reading the features (h5)."""
-    if not path.is_file():
-        raise ValueError(f"{where}: feature file {str(path)!r} does not exist")
-    if path.suffix.lower() not in _H5_SUFFIXES:
-        return None  # .pt files are read whole on first use
     try:
-        import h5py
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading feature files needs the package 'h5py', which is not installed; "
-            "install the whole-slide-image extra with: pip install 'coxmt[wsi]'"
-        ) from exc
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{where}: {str(path)!r} is not a readable HDF5 file ({exc})") from None
-    with f:
-        if "features" not in f:
-            raise ValueError(
-                f"{where}: {str(path)!r} has no 'features' dataset (found: {sorted(f.keys())}); "
-                "give a CLAM/TRIDENT feature file (a coordinates-only patch file has no "
-                "features: run 'coxmt wsi extract' first)"
-            )
-        shape = tuple(int(s) for s in f["features"].shape)
-    if len(shape) == 3 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2:
-        raise ValueError(
-            f"{where}: 'features' in {str(path)!r} has shape {shape}; expected (n_patches, "
-            "n_features)"
-        )
-    return shape[0], shape[1]
+        return feature_file_shape(path)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 class BagStore:
@@ -310,16 +284,12 @@ class BagStore:
         return [p for p in parts if p is not None and p.n_patches > 0]
 
     def _load_file(self, path: Path, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        from coxmt.wsi.io import read_features
-
         try:
             feats, coords = read_features(path)
         except ValueError as exc:
             raise ValueError(f"{self._where(i)}: {exc}") from None
         if feats.size and not np.isfinite(feats).all():
             rows = np.flatnonzero(~np.isfinite(feats).all(axis=1))
-            from coxmt._validation import format_rows
-
             raise ValueError(
                 f"{self._where(i, path)} contains NaN or infinite features in patches "
                 f"{format_rows(rows)}; re-extract the features"
@@ -493,24 +463,20 @@ def write_attention_h5(
     Returns
     -------
     Path
+        The attention file.
 
     Examples
     --------
-    >>> import numpy as np, tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "slide_attention.h5")
-    >>> _ = write_attention_h5(p, [[0, 0], [256, 0]], [0.7, 0.3], model="WSICoxMT")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> p = write_attention_h5(folder / "a.h5", [[0, 0], [256, 0]], [0.7, 0.3], model="WSICoxMT")
     >>> import h5py
     >>> with h5py.File(p) as f:
     ...     f["attention"][()].tolist(), f.attrs["model"]
     ([0.699999988079071, 0.30000001192092896], 'WSICoxMT')
     """
-    try:
-        import h5py
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "writing attention files needs the package 'h5py', which is not installed; "
-            "install the whole-slide-image extra with: pip install 'coxmt[wsi]'"
-        ) from exc
+    h5py = require("h5py", purpose="writing attention files", extra="wsi")
     xy = np.asarray(coords)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if xy.size == 0:
@@ -525,8 +491,6 @@ def write_attention_h5(
             "scores contain NaN or infinite values at positions "
             f"{np.flatnonzero(~np.isfinite(s))[:10].tolist()}"
         )
-    from coxmt._atomic import atomic_path
-
     path = Path(path)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("coords", data=np.rint(xy).astype(np.int64))

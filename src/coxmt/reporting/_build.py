@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coxmt import __version__
+from coxmt._atomic import atomic_write_bytes
 from coxmt.reporting import plots
 from coxmt.reporting._render import (
     Bullets,
@@ -27,7 +29,7 @@ from coxmt.reporting._render import (
     render_html,
     render_markdown,
 )
-from coxmt.reporting._style import METRIC_LABELS, png_bytes, write_bytes_atomic
+from coxmt.reporting._style import METRIC_LABELS, png_bytes
 from coxmt.reporting._tables import RunData, group_columns, load_run, paired_table, summary_table
 
 __all__ = ["build_report"]
@@ -147,15 +149,13 @@ def _config_pairs(run: RunData) -> list[tuple[str, str]]:
                 ),
             )
         )
-    from coxmt import __version__
-
     run_version = cfg.get("coxmt_version")
     pairs.append(("coxmt version", f"{run_version or 'unknown'} (run), {__version__} (report)"))
     return pairs
 
 
 # ---------------------------------------------------------------- tables
-def _results_table(run: RunData, summary: pd.DataFrame, with_ci: bool) -> Table:
+def _results_table(run: RunData, summary: pd.DataFrame) -> Table:
     cols = group_columns(run.results)
     metrics = run.metrics
     keys = [*cols, "model"]
@@ -188,7 +188,7 @@ def _results_table(run: RunData, summary: pd.DataFrame, with_ci: bool) -> Table:
             text = _num(r["mean"]) + (f" ± {_num(r['sd'])}" if np.isfinite(r["sd"]) else "")
             sub = (
                 f"95% CI [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
-                if with_ci and np.isfinite(r["ci_low"])
+                if np.isfinite(r["ci_low"])
                 else ""
             )
             if int(r["n"]) != n:
@@ -200,7 +200,7 @@ def _results_table(run: RunData, summary: pd.DataFrame, with_ci: bool) -> Table:
         rows.append(row)
     caption = (
         "Mean ± sd over test folds (all repeats). "
-        + ("95% CI: t-interval over folds (optimistic, see below). " if with_ci else "")
+        + "95% CI: t-interval over folds (optimistic, see below). "
         + "Best mean per column in bold; ↓ lower is better."
     )
     return Table(
@@ -415,7 +415,7 @@ _HOW_TO_READ = [
 
 
 def _document(run: RunData, title: str, reference: str | None) -> Document:
-    summary, with_ci = summary_table(run)
+    summary = summary_table(run)
     xlabel = "Time"
     data_cfg = run.config.get("data")
     if isinstance(data_cfg, dict) and data_cfg.get("time_col"):
@@ -432,15 +432,7 @@ def _document(run: RunData, title: str, reference: str | None) -> Document:
                 "Full configuration (config.json)", json.dumps(run.config, indent=2, default=str)
             )
         )
-    results_blocks: list[Any] = [_results_table(run, summary, with_ci)]
-    if not with_ci:
-        results_blocks.append(
-            Para(
-                "coxmt.experiments is unavailable: mean and sd are computed "
-                "locally, without confidence intervals or paired tests.",
-                True,
-            )
-        )
+    results_blocks: list[Any] = [_results_table(run, summary)]
     boxes = _boxplots(run)
     if boxes:
         many = _group_label_column(run.results) is not None or len(run.models) > 4
@@ -560,20 +552,17 @@ def build_report(
 
     Examples
     --------
-    >>> import tempfile, numpy as np
-    >>> from coxmt import CoxNnet
-    >>> from coxmt.experiments import cross_validate
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(60, 3))
-    >>> y = (rng.random(60) < 0.6, rng.exponential(size=60))
+    A results folder needs no more than its ``results.csv`` (a folder written by
+    ``coxmt cv`` also has predictions, from which the Kaplan-Meier plots are drawn):
+
+    >>> import tempfile, pandas as pd
     >>> d = tempfile.mkdtemp()
-    >>> _ = cross_validate({"Cox-nnet": CoxNnet(max_epochs=5)}, X, y, n_splits=3,
-    ...                    n_repeats=1, results_dir=d, verbose=False)
-    >>> build_report(d).name
+    >>> pd.DataFrame({"model": ["Cox-MT", "Cox-nnet"] * 3, "repeat": 0, "fold": [0, 0, 1, 1, 2, 2],
+    ...               "c_index": [0.71, 0.66, 0.69, 0.68, 0.74, 0.65]}).to_csv(
+    ...     f"{d}/results.csv", index=False)
+    >>> build_report(d, reference="Cox-nnet").name
     'report.html'
     """
-    from coxmt import __version__
-
     run = load_run(results_dir)
     out_dir = Path(results_dir) if out is None else Path(out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -587,6 +576,6 @@ def build_report(
             images = block.figures if isinstance(block, ImageGrid) else [block]
             for img in images:
                 if isinstance(img, Image):
-                    write_bytes_atomic(fig_dir / img.name, img.png)
-    write_bytes_atomic(out_dir / "report.md", render_markdown(doc, footer).encode("utf-8"))
-    return write_bytes_atomic(out_dir / "report.html", render_html(doc, footer).encode("utf-8"))
+                    atomic_write_bytes(fig_dir / img.name, img.png)
+    atomic_write_bytes(out_dir / "report.md", render_markdown(doc, footer).encode("utf-8"))
+    return atomic_write_bytes(out_dir / "report.html", render_html(doc, footer).encode("utf-8"))

@@ -168,15 +168,18 @@ def plot_km_risk_groups(
     Returns
     -------
     matplotlib.figure.Figure
+        Kaplan-Meier curves of the high- and low-risk groups (and the numbers-at-risk table
+        when ``at_risk``).
 
     Examples
     --------
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
-    >>> risk = rng.normal(size=120)
-    >>> pred = pd.DataFrame({"model": "Cox-MT", "repeat": 0, "fold": np.arange(120) % 3,
-    ...                      "time": rng.exponential(np.exp(-risk)),
-    ...                      "event": rng.random(120) < 0.7, "risk": risk})
+    >>> n = 120
+    >>> risk = rng.normal(size=n)
+    >>> time, event = rng.exponential(np.exp(-risk)), rng.random(n) < 0.7
+    >>> pred = pd.DataFrame(dict(model="Cox-MT", repeat=0, fold=np.arange(n) % 3, time=time,
+    ...                          event=event, risk=risk))
     >>> fig = plot_km_risk_groups(pred, "Cox-MT")
     >>> len(fig.axes)
     2

@@ -19,6 +19,8 @@ import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from coxmt._atomic import atomic_write_bytes
+
 __all__ = [
     "HIGH_RISK",
     "LOW_RISK",
@@ -103,14 +105,4 @@ def png_bytes(fig: Figure, *, dpi: int = 150) -> bytes:
 
 def save_png(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     """Save ``fig`` as PNG through a temporary file and an atomic rename."""
-    return write_bytes_atomic(path, png_bytes(fig, dpi=dpi))
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    from coxmt._atomic import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
+    return atomic_write_bytes(path, png_bytes(fig, dpi=dpi))

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coxmt.experiments import paired_comparison, summarize
+
 __all__ = [
     "GROUP_COLUMNS",
     "METRICS",
@@ -135,58 +137,22 @@ def _groups(frame: pd.DataFrame, cols: list[str]) -> list[tuple[tuple[Any, ...],
     return out
 
 
-def _stats_module() -> Any:
-    """coxmt.experiments' statistics, or None when that module is unavailable."""
-    try:
-        from coxmt.experiments import paired_comparison, summarize
-    except ImportError:
-        return None
-    return summarize, paired_comparison
-
-
-def _local_summary(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Mean and sd only (no intervals): used when coxmt.experiments is unavailable."""
-    rows = []
-    for name in pd.unique(frame["model"]):
-        sub = frame[frame["model"] == name]
-        for m in metrics:
-            v = pd.to_numeric(sub[m], errors="coerce").to_numpy(dtype=np.float64)
-            v = v[np.isfinite(v)]
-            rows.append(
-                {
-                    "model": name,
-                    "metric": m,
-                    "n": v.size,
-                    "mean": float(v.mean()) if v.size else np.nan,
-                    "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
-                    "ci_low": np.nan,
-                    "ci_high": np.nan,
-                }
-            )
-    return pd.DataFrame(rows, columns=["model", "metric", "n", "mean", "sd", "ci_low", "ci_high"])
-
-
-def summary_table(run: RunData) -> tuple[pd.DataFrame, bool]:
+def summary_table(run: RunData) -> pd.DataFrame:
     """Per (group, model): n folds and mean, sd, 95% CI of each metric.
 
     Returns the long table (``[group columns], model, metric, n, mean, sd, ci_low,
-    ci_high``) and whether the intervals come from coxmt.experiments (False: the
-    local fallback, mean and sd only).
+    ci_high``), computed by :func:`coxmt.experiments.summarize`.
     """
-    stats = _stats_module()
     cols = group_columns(run.results)
     order = {m: i for i, m in enumerate(run.models)}
     parts = []
     for key, sub in _groups(run.results, cols):
-        if stats is not None:
-            table = stats[0](sub, run.metrics, confidence=0.95)
-        else:
-            table = _local_summary(sub, run.metrics)
+        table = summarize(sub, run.metrics, confidence=0.95)
         table = table.sort_values("model", key=lambda s: s.map(order), kind="stable")
         for i, c in enumerate(cols):
             table.insert(i, c, key[i])
         parts.append(table)
-    return pd.concat(parts, ignore_index=True), stats is not None
+    return pd.concat(parts, ignore_index=True)
 
 
 def paired_table(run: RunData, reference: str | None) -> tuple[pd.DataFrame | None, str | None]:
@@ -203,16 +169,13 @@ def paired_table(run: RunData, reference: str | None) -> tuple[pd.DataFrame | No
     missing = [c for c in ("n_train", "n_test") if c not in run.results.columns]
     if missing:
         return None, f"results.csv lacks the columns {missing}"
-    stats = _stats_module()
-    if stats is None:
-        return None, "coxmt.experiments (paired statistics) is not available"
     cols = group_columns(run.results)
     parts = []
     for key, sub in _groups(run.results, cols):
         if reference not in set(sub["model"]) or sub["model"].nunique() < 2:
             continue
         for m in run.metrics:
-            table = stats[1](sub, reference=reference, metric=m)
+            table = paired_comparison(sub, reference=reference, metric=m)
             for i, c in enumerate(cols):
                 table.insert(i, c, key[i])
             parts.append(table)

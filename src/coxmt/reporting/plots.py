@@ -69,6 +69,7 @@ def plot_cindex_boxplot(
     Returns
     -------
     matplotlib.figure.Figure
+        One box of fold values per model (per group), the fold values drawn over it.
 
     Examples
     --------
@@ -251,6 +252,7 @@ def plot_scaling_curves(
     Returns
     -------
     matplotlib.figure.Figure
+        Mean ± sd over folds against the setting, one line (and band) per hue value.
 
     Examples
     --------

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coxmt._atomic import atomic_path
+
 __all__ = ["ViTConfig", "VisionTransformer", "convert_checkpoint", "resample_pos_embed"]
 
 
@@ -106,10 +108,9 @@ class ViTConfig:
 
     def to_json(self, path: str | Path) -> Path:
         """Write the configuration as JSON."""
-        from coxmt.wsi.io import _atomic_path
 
         path = Path(path)
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         return path
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coxmt.wsi.features import ExtractionResult, extract_features, find_slides
-from coxmt.wsi.slide import _slide_id
+from coxmt._ray import gather_ray, import_ray, init_ray
+from coxmt.wsi.encoders import build_encoder
+from coxmt.wsi.features import ExtractionResult, extract_features, slide_jobs
+from coxmt.wsi.filters import load_patch_filter
 
 __all__ = ["EncoderSpec", "SlideOutcome", "encoder_spec", "extract_slides_ray"]
 
@@ -39,8 +41,6 @@ class EncoderSpec:
     model_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def build(self) -> Any:
-        from coxmt.wsi.encoders import build_encoder
-
         return build_encoder(
             self.name,
             self.checkpoint,
@@ -78,8 +78,6 @@ def _extract_one(
         encoder = _ENCODERS[repr(spec)] = spec.build()
     chosen = None
     if filter_spec is not None:
-        from coxmt.wsi.filters import load_patch_filter
-
         chosen = load_patch_filter(filter_spec[0], threshold=filter_spec[1])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -152,25 +150,12 @@ def extract_slides_ray(
     >>> spec = EncoderSpec("vit_small_patch14_dinov2", "vits14.safetensors")
     >>> extract_slides_ray(["slides/"], "features/", spec, address="auto")  # doctest: +SKIP
     """
-    import ray
-
-    from coxmt.experiments._tasks import init_ray
-
-    paths = find_slides(slides)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for path in paths:
-        sid = _slide_id(path)
-        patches: Path | None = None
-        if patches_dir is not None:
-            patches = Path(patches_dir) / f"{sid}.h5"
-            if not patches.is_file():
-                raise ValueError(
-                    f"no patch file {str(patches)!r} for slide {path.name!r}; run "
-                    "'coxmt wsi patch' first or leave out the patches folder"
-                )
-        jobs.append((path.resolve(), (out / f"{sid}.h5").resolve(), patches))
+    ray = import_ray("extracting features on a Ray cluster")
+    jobs = [
+        (path.resolve(), target.resolve(), patches)
+        for path, target, patches in slide_jobs(slides, out_dir, patches_dir)
+    ]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     if not jobs:
         return []
     init_ray(address)
@@ -185,25 +170,13 @@ def extract_slides_ray(
         ref = remote.remote(path, target, patches, encoder, filt, options)
         index[ref] = k
     results: list[ExtractionResult | None] = [None] * len(jobs)
-    pending = list(index)
-    try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                try:
-                    outcome = ray.get(ref)
-                except Exception as exc:
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(cause, Exception):
-                        raise cause from None
-                    raise
-                results[index[ref]] = outcome.result
-                if on_result is not None:
-                    on_result(outcome)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref)
-        raise
+
+    def done(ref: Any, outcome: SlideOutcome) -> None:
+        results[index[ref]] = outcome.result
+        if on_result is not None:
+            on_result(outcome)
+
+    gather_ray(list(index), done)
     return [r for r in results if r is not None]
 
 

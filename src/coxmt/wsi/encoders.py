@@ -16,8 +16,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
+from coxmt._device import resolve_device
 from coxmt.wsi._deps import _import_timm
 from coxmt.wsi._vit import VisionTransformer, ViTConfig
 
@@ -51,19 +53,6 @@ BUILTIN_ARCHITECTURES: dict[str, ViTConfig] = {
 }
 
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/None picks CUDA when available, else CPU.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def load_state_dict_file(path: str | Path) -> dict[str, Any]:
     """Read a local weight file without running code.
 
@@ -81,8 +70,6 @@ def load_state_dict_file(path: str | Path) -> dict[str, Any]:
             "(download them once, e.g. a timm 'model.safetensors', and pass its path)"
         )
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return dict(load_file(str(path), device="cpu"))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

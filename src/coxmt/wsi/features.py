@@ -360,8 +360,23 @@ def extract_slides(
     --------
     >>> results = extract_slides(["slides/"], "features/", enc)  # doctest: +SKIP
     """
+    return [
+        extract_features(path, target, encoder, patches=patches, **kwargs)
+        for path, target, patches in slide_jobs(slides, out_dir, patches_dir)
+    ]
+
+
+def slide_jobs(
+    slides: Sequence[str | Path], out_dir: str | Path, patches_dir: str | Path | None = None
+) -> list[tuple[Path, Path, Path | None]]:
+    """``(slide, feature file, patch file or None)`` for each slide of an extraction run.
+
+    The feature file is ``<out_dir>/<slide_id>.h5``; with ``patches_dir`` every
+    slide needs its ``<patches_dir>/<slide_id>.h5`` (a missing one is an error
+    before any work starts).
+    """
     out = Path(out_dir)
-    results = []
+    jobs: list[tuple[Path, Path, Path | None]] = []
     for path in find_slides(slides):
         sid = _slide_id(path)
         patches: Path | None = None
@@ -372,7 +387,5 @@ def extract_slides(
                     f"no patch file {str(patches)!r} for slide {path.name!r}; run "
                     "'coxmt wsi patch' first or leave out the patches folder"
                 )
-        results.append(
-            extract_features(path, out / f"{sid}.h5", encoder, patches=patches, **kwargs)
-        )
-    return results
+        jobs.append((path, out / f"{sid}.h5", patches))
+    return jobs

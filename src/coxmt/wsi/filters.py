@@ -20,8 +20,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from coxmt._validation import format_rows
-from coxmt.wsi.io import _atomic_path, feature_file_info, read_features
+from coxmt._atomic import atomic_path
+from coxmt._validation import check_features, format_rows
+from coxmt.data._features import feature_file_info, read_features
 
 __all__ = [
     "CallableFilter",
@@ -182,8 +183,6 @@ class LogisticProbeFilter:
         """Fit on features (N, D) and labels (N,) with 1/True = tumour."""
         from sklearn.linear_model import LogisticRegression
 
-        from coxmt._validation import check_features
-
         X = check_features(features, name="features")
         y = np.asarray(labels).astype(int).reshape(-1)
         if len(y) != len(X):
@@ -243,7 +242,7 @@ class LogisticProbeFilter:
             "mean": self.mean_.astype(np.float64),
             "scale": self.scale_.astype(np.float64),
         }
-        with _atomic_path(weights_path) as tmp:
+        with atomic_path(weights_path) as tmp:
             save_file(tensors, str(tmp))
         meta = {
             "type": "LogisticProbeFilter",
@@ -257,7 +256,7 @@ class LogisticProbeFilter:
             "n_train": self.n_train_,
             "weights": weights_path.name,
         }
-        with _atomic_path(json_path) as tmp:
+        with atomic_path(json_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=2) + "\n")
         return json_path
 

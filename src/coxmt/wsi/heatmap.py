@@ -7,6 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from coxmt._atomic import atomic_path
+from coxmt.wsi._deps import _require
+from coxmt.wsi.slide import open_slide
+
 __all__ = ["read_attention_h5", "render_heatmap"]
 
 
@@ -15,8 +19,7 @@ def read_attention_h5(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[st
 
     The layout is the one written by :func:`coxmt.nn.write_attention_h5`.
     """
-    import h5py
-
+    h5py = _require("h5py", purpose="reading attention files")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no attention file at {path}")
@@ -97,9 +100,6 @@ def render_heatmap(
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from coxmt.wsi import open_slide
-    from coxmt.wsi.io import _atomic_path
-
     coords, scores, attrs = read_attention_h5(attention_path)
     if len(scores) == 0:
         raise ValueError(f"{attention_path} holds no patches; nothing to draw")
@@ -148,6 +148,6 @@ def render_heatmap(
     cbar.set_label("attention percentile" if percentile else "attention")
     fig.tight_layout()
     out = Path(out)
-    with _atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
     return out

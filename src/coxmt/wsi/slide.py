@@ -192,8 +192,7 @@ class Slide:
         scale : (sx, sy)
             Level-0 pixels per overview pixel along x and y.
         """
-        from PIL import Image
-
+        Image = _require("PIL.Image", purpose="reading slide overviews")
         downsample = max(float(downsample), 1.0)
         level = self._best_level(downsample)
         lw, lh = self.level_dimensions[level]

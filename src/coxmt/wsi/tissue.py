@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from coxmt._atomic import atomic_path
+from coxmt.wsi._deps import _require
 from coxmt.wsi.slide import Slide
 
 __all__ = ["TissueMask", "otsu_threshold", "segment_slide", "segment_tissue"]
@@ -76,12 +78,9 @@ class TissueMask:
 
     def save_png(self, path: str | Path) -> Path:
         """Write the mask as a black/white PNG (atomically) and return its path."""
-        from PIL import Image
-
-        from coxmt.wsi.io import _atomic_path
-
+        Image = _require("PIL.Image", purpose="writing tissue masks")
         path = Path(path)
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             Image.fromarray(self.mask.astype(np.uint8) * 255).save(tmp, format="PNG")
         return path
 

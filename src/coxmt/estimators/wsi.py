@@ -506,6 +506,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
             raise ValueError(f"{what} has {len(cohort)} patients but y has {len(time)} samples")
         return float(concordance_index(event, time, self._predict_cohort(cohort)[0]))
 
+
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")
         arrays = {

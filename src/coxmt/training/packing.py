@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from coxmt.losses import stack_risk_sets
-from coxmt.training.mean_teacher import consistency_rows
+from coxmt.training.mean_teacher import check_mean_teacher_params, consistency_rows
 from coxmt.training.noise import noise_space
 
 __all__ = ["ModelData", "ModelSpec", "PreparedStack", "index_table", "pack_rows", "take_rows"]
@@ -23,7 +23,11 @@ __all__ = ["ModelData", "ModelSpec", "PreparedStack", "index_table", "pack_rows"
 
 @dataclass
 class ModelSpec:
-    """Training settings of one model (see :class:`~coxmt.CoxMT` for their meaning)."""
+    """Training settings of one model (see :class:`~coxmt.CoxMT` for their meaning).
+
+    The Mean Teacher settings are checked by
+    :func:`~coxmt.training.mean_teacher.check_mean_teacher_params`, as for the loop.
+    """
 
     seed: int
     learning_rate: float = 1e-3
@@ -38,6 +42,17 @@ class ModelSpec:
     rampup_epochs: int = 30
     consistency_on: str = "censored+unlabeled"
     predict_with: str = "teacher"
+
+    def __post_init__(self) -> None:
+        if self.mean_teacher:
+            check_mean_teacher_params(
+                noise_std=self.noise_std,
+                ema_decay=self.ema_decay,
+                consistency_weight=self.consistency_weight,
+                rampup_epochs=self.rampup_epochs,
+                consistency_on=self.consistency_on,
+                predict_with=self.predict_with,
+            )
 
 
 @dataclass

@@ -276,17 +276,28 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         check_architecture(self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout)
         return FitData(Xa, event, time, Xu, stream)
 
+    def _backend_for(self, n_labeled: int) -> str:
+        """The backend that trains on ``n_labeled`` labeled rows (before the validation split).
+
+        Decided before any random draw, so that :func:`coxmt.fit_many` can hand
+        models on the ``"loop"`` backend to their own ``fit`` unchanged.
+        """
+        n_train = int(n_labeled)
+        if self.early_stopping:  # rows left by the validation split (train_test_split's rule)
+            n_train -= math.ceil(float(self.validation_fraction) * n_train)
+        return resolve_backend(
+            self._backend(),
+            batch_size=self.batch_size,
+            n_train=n_train,
+            unlabeled_batch_size=getattr(self, "unlabeled_batch_size", None),
+        )
+
     def _plan_fit(self, event: np.ndarray) -> FitPlan:
         """Seed, early-stopping split, backend and device of a fit on labeled rows with ``event``."""
         device = resolve_device(self.device)
+        backend = self._backend_for(len(event))
         seed = self._seed()
         tr_idx, val_idx = self._validation_split(event, seed)
-        backend = resolve_backend(
-            self._backend(),
-            batch_size=self.batch_size,
-            n_train=len(tr_idx),
-            unlabeled_batch_size=getattr(self, "unlabeled_batch_size", None),
-        )
         hidden = self._hidden_sizes(int(self.n_features_in_))
         precision = self._precision()
         n_threads = getattr(self, "n_threads", None)

@@ -124,16 +124,14 @@ def fit_many(
     groups: dict[tuple[Any, ...], list[tuple[int, FitPlan]]] = {}
     group_data: dict[tuple[Any, ...], FitData] = {}
     for k, est in enumerate(ests):
-        plan = None
-        if isinstance(est, BaseCoxNetwork) and getattr(est, "backend", "auto") != "loop":
-            data = est._check_fit_data(X, y, X_unlabeled)
-            check_survival_target((data.event[rows[k]], data.time[rows[k]]), min_samples=2)
-            plan = est._plan_fit(data.event[rows[k]])
-        if plan is None or plan.backend != "stacked":  # one by one, through its own fit
-            Xuk = _take(X_unlabeled, urows[k])
+        if not isinstance(est, BaseCoxNetwork) or est._backend_for(len(rows[k])) != "stacked":
+            Xuk = _take(X_unlabeled, urows[k])  # one by one, through its own fit
             kw = {} if Xuk is None else {"X_unlabeled": Xuk}
             est.fit(_take(X, rows[k]), _take(y, rows[k]), **kw)
             continue
+        data = est._check_fit_data(X, y, X_unlabeled)
+        check_survival_target((data.event[rows[k]], data.time[rows[k]]), min_samples=2)
+        plan = est._plan_fit(data.event[rows[k]])
         groups.setdefault(plan.stack_key, []).append((k, plan))
         group_data.setdefault(plan.stack_key, data)
 

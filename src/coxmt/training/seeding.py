@@ -110,5 +110,6 @@ def training_stream(seed: int, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.random.default_generator.manual_seed(s)
         if devices:
-            torch.cuda.default_generators[devices[0]].manual_seed(s)
+            with torch.cuda.device(devices[0]):
+                torch.cuda.manual_seed(s)
         yield

@@ -16,6 +16,7 @@ from coxmt.training.mean_teacher import (
     add_input_noise,
     check_mean_teacher_params,
     consistency_rows,
+    consistency_weight_at,
     ema_alpha,
     ema_update,
     sigmoid_rampup,
@@ -75,6 +76,19 @@ def test_sigmoid_rampup_shape() -> None:
     assert values[0] == pytest.approx(math.exp(-5.0))
     assert all(b >= a for a, b in itertools.pairwise(values))
     assert values[10] == values[11] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("epoch", "rampup", "expected"),
+    [
+        pytest.param(0, 10, 2.0 * math.exp(-5.0), id="start"),
+        pytest.param(5, 10, 2.0 * math.exp(-1.25), id="middle"),
+        pytest.param(12, 10, 2.0, id="after"),
+        pytest.param(0, 0, 2.0, id="no-rampup"),
+    ],
+)
+def test_consistency_weight_at(epoch: int, rampup: int, expected: float) -> None:
+    assert consistency_weight_at(epoch, 2.0, rampup) == pytest.approx(expected)
 
 
 def test_add_input_noise_generator_reproducible() -> None:

@@ -38,7 +38,7 @@ import torch
 
 from coxmt.losses import neg_partial_log_likelihood_prepared
 from coxmt.training.adam import StackedAdam
-from coxmt.training.mean_teacher import ema_alpha, sigmoid_rampup
+from coxmt.training.mean_teacher import consistency_weight_at, ema_alpha
 from coxmt.training.monitor import Patience, divergence_error, validation_scores
 from coxmt.training.noise import FirstLayer, HiddenNoise, NoiseRng, RowSpace
 from coxmt.training.packing import ModelData, ModelSpec, PreparedStack, take_rows
@@ -180,7 +180,7 @@ def train_stacked(
     # per-epoch schedules, computed once (no host-to-device copies inside the loop)
     w_host = np.array(
         [
-            [s.consistency_weight * sigmoid_rampup(e, s.rampup_epochs) for s in specs]
+            [consistency_weight_at(e, s.consistency_weight, s.rampup_epochs) for s in specs]
             for e in range(n_epochs)
         ]
     )

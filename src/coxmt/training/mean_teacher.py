@@ -12,7 +12,8 @@ estimators (through :class:`MeanTeacherObjective` with their own forward):
 
 - which rows enter the consistency loss: :func:`consistency_rows`;
 - the EMA coefficient: :func:`ema_alpha` (applied by :func:`ema_update`);
-- the ramp-up of the consistency weight: :func:`sigmoid_rampup`;
+- the ramp-up of the consistency weight: :func:`consistency_weight_at`
+  (:func:`sigmoid_rampup`);
 - the input noise: :func:`add_input_noise`;
 - the checks of the settings: :func:`check_mean_teacher_params`.
 """
@@ -38,6 +39,7 @@ __all__ = [
     "add_input_noise",
     "check_mean_teacher_params",
     "consistency_rows",
+    "consistency_weight_at",
     "ema_alpha",
     "ema_update",
     "sigmoid_rampup",
@@ -64,6 +66,17 @@ def sigmoid_rampup(epoch: float, rampup_epochs: float) -> float:
         return 1.0
     t = min(max(epoch / rampup_epochs, 0.0), 1.0)
     return float(math.exp(-5.0 * (1.0 - t) ** 2))
+
+
+def consistency_weight_at(epoch: float, consistency_weight: float, rampup_epochs: float) -> float:
+    """Weight ``w(t) = consistency_weight * sigmoid_rampup(epoch, rampup_epochs)`` of ``L_u``.
+
+    Examples
+    --------
+    >>> consistency_weight_at(30, 2.0, 30), consistency_weight_at(5, 2.0, 0)
+    (2.0, 2.0)
+    """
+    return float(consistency_weight) * sigmoid_rampup(epoch, rampup_epochs)
 
 
 def ema_alpha(step: int, decay: float) -> float:
@@ -342,7 +355,7 @@ class MeanTeacherObjective:
         # one student pass over labeled + unlabeled rows
         student_risk = self.forward(self.student, x_all)
         sup = cox_loss(student_risk[:n_lab], batch, self.ties)
-        w = self.consistency_weight * sigmoid_rampup(epoch, self.rampup_epochs)
+        w = consistency_weight_at(epoch, self.consistency_weight, self.rampup_epochs)
         mask = self.consistency_mask(batch.event, n_unl)
         if w == 0.0 or not bool(mask.any()):
             cons = student_risk.sum() * 0.0

@@ -61,6 +61,11 @@ class EarlyStopping(Callback):
         e = self._patience.best_epoch
         return -1 if e is None else e
 
+    @property
+    def wait(self) -> int:
+        """Epochs since the last improvement."""
+        return self._patience.wait
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         verdict = self._patience.update(logs.get(self.monitor), epoch)
         if verdict == "improved":

@@ -25,8 +25,8 @@ class CoxMT(BaseCoxNetwork):
     architecture, independent input noise) is the exponential moving average of the
     student, ``alpha_t = min(1 - 1/(step + 1), ema_decay)``, and predicts by default.
 
-    Full-batch training (``batch_size=None``) runs on stacked tensors
-    (:mod:`coxmt.training.engine`): when the first hidden layer is at most half as
+    Full-batch training (``batch_size=None``) runs by default on the ``"stacked"``
+    backend (:mod:`coxmt.training.engine`; see ``backend``): when the first hidden layer is at most half as
     wide as the input, the Gaussian input noise is drawn after that layer with the
     same distribution of values and gradients (:mod:`coxmt.training.noise`), and
     the teacher's first-layer pre-activations are the moving average of the

@@ -17,8 +17,8 @@ class CoxNnet(BaseCoxNetwork):
 
     Trained on the Cox negative partial log-likelihood of the labeled patients
     only (censored patients enter through the risk sets; ``X_unlabeled`` is ignored).
-    Full-batch training runs on the fast stacked path of
-    :mod:`coxmt.training.engine`; :func:`coxmt.fit_many` trains several
+    Full-batch training runs by default on the fast ``"stacked"`` backend
+    (:mod:`coxmt.training.engine`; see ``backend``); :func:`coxmt.fit_many` trains several
     models (folds, seeds, settings) in one batched pass.
 
     Parameters

@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.nn.mlp import CoxMLP
 from coxmt.training.engine import ModelSpec
-from coxmt.training.mean_teacher import MeanTeacherObjective, check_mean_teacher_params
+from coxmt.training.mean_teacher import (
+    MeanTeacherObjective,
+    check_mean_teacher_params,
+    mean_teacher_params,
+)
 from coxmt.training.objectives import Objective
 
 __all__ = ["CoxMT"]
@@ -156,14 +160,7 @@ class CoxMT(BaseCoxNetwork):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_mean_teacher_params(
-            noise_std=self.noise_std,
-            ema_decay=self.ema_decay,
-            consistency_weight=self.consistency_weight,
-            rampup_epochs=self.rampup_epochs,
-            consistency_on=self.consistency_on,
-            predict_with=self.predict_with,
-        )
+        check_mean_teacher_params(**mean_teacher_params(self))
         if self.unlabeled_batch_size is not None and int(self.unlabeled_batch_size) < 1:
             raise ValueError(
                 f"unlabeled_batch_size must be None (all unlabeled rows at every step) or "

@@ -34,6 +34,7 @@ from coxmt.training.objectives import Batch, Forward, cox_loss, eval_module
 
 __all__ = [
     "CONSISTENCY_SETS",
+    "MEAN_TEACHER_PARAMS",
     "PREDICTORS",
     "MeanTeacherObjective",
     "add_input_noise",
@@ -42,6 +43,7 @@ __all__ = [
     "consistency_weight_at",
     "ema_alpha",
     "ema_update",
+    "mean_teacher_params",
     "sigmoid_rampup",
 ]
 
@@ -50,6 +52,16 @@ CONSISTENCY_SETS = ("censored+unlabeled", "unlabeled", "all")
 
 PREDICTORS = ("teacher", "student")
 """Values of ``predict_with``: which network predicts after training."""
+
+MEAN_TEACHER_PARAMS = (
+    "noise_std",
+    "ema_decay",
+    "consistency_weight",
+    "rampup_epochs",
+    "consistency_on",
+    "predict_with",
+)
+"""The Mean Teacher settings, as named by the estimators, the objective and the engine."""
 
 _Mask = TypeVar("_Mask", np.ndarray, torch.Tensor)
 
@@ -155,21 +167,19 @@ def consistency_rows(event: _Mask, n_unlabeled: int, consistency_on: str) -> _Ma
         )
     if isinstance(event, torch.Tensor):
         ev = event.to(torch.bool)
-        if consistency_on == "all":
-            lab = torch.ones_like(ev)
-        elif consistency_on == "censored+unlabeled":
-            lab = ~ev
-        else:
-            lab = torch.zeros_like(ev)
-        return torch.cat([lab, torch.ones(int(n_unlabeled), dtype=torch.bool, device=ev.device)])
+        unl = torch.ones(int(n_unlabeled), dtype=torch.bool, device=ev.device)
+        return torch.cat([_labeled_rows(ev, consistency_on), unl])
     ev_np = np.asarray(event, dtype=bool)
+    return np.concatenate([_labeled_rows(ev_np, consistency_on), np.ones(int(n_unlabeled), bool)])
+
+
+def _labeled_rows(event: _Mask, consistency_on: str) -> _Mask:
+    """The labeled rows of :func:`consistency_rows` (bool tensor or array in, same out)."""
     if consistency_on == "all":
-        lab_np = np.ones_like(ev_np)
-    elif consistency_on == "censored+unlabeled":
-        lab_np = ~ev_np
-    else:
-        lab_np = np.zeros_like(ev_np)
-    return np.concatenate([lab_np, np.ones(int(n_unlabeled), dtype=bool)])
+        return event | ~event
+    if consistency_on == "censored+unlabeled":
+        return ~event
+    return event & ~event
 
 
 def add_input_noise(
@@ -199,6 +209,17 @@ def add_input_noise(
         return x
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return x + std * noise
+
+
+def mean_teacher_params(obj: Any) -> dict[str, Any]:
+    """The :data:`MEAN_TEACHER_PARAMS` attributes of ``obj`` (an estimator, a spec), by name.
+
+    Examples
+    --------
+    >>> sorted(mean_teacher_params(MeanTeacherObjective(nn.Linear(2, 1))))[:2]
+    ['consistency_on', 'consistency_weight']
+    """
+    return {name: getattr(obj, name) for name in MEAN_TEACHER_PARAMS}
 
 
 def check_mean_teacher_params(
@@ -309,14 +330,6 @@ class MeanTeacherObjective:
         predict_with: str = "teacher",
         generator: torch.Generator | None = None,
     ) -> None:
-        check_mean_teacher_params(
-            noise_std=noise_std,
-            ema_decay=ema_decay,
-            consistency_weight=consistency_weight,
-            rampup_epochs=rampup_epochs,
-            consistency_on=consistency_on,
-            predict_with=predict_with,
-        )
         self.student = student
         self.teacher = copy.deepcopy(student)
         for p in self.teacher.parameters():
@@ -328,6 +341,7 @@ class MeanTeacherObjective:
         self.consistency_on = consistency_on
         self.ties = ties
         self.predict_with = predict_with
+        check_mean_teacher_params(**mean_teacher_params(self))
         self.generator = generator
         self.forward: Forward = forward if forward is not None else self._noisy_forward
         mods = {

@@ -15,7 +15,11 @@ import numpy as np
 import torch
 
 from coxmt.losses import stack_risk_sets
-from coxmt.training.mean_teacher import check_mean_teacher_params, consistency_rows
+from coxmt.training.mean_teacher import (
+    check_mean_teacher_params,
+    consistency_rows,
+    mean_teacher_params,
+)
 from coxmt.training.noise import noise_space
 
 __all__ = ["ModelData", "ModelSpec", "PreparedStack", "index_table", "pack_rows", "take_rows"]
@@ -45,14 +49,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.mean_teacher:
-            check_mean_teacher_params(
-                noise_std=self.noise_std,
-                ema_decay=self.ema_decay,
-                consistency_weight=self.consistency_weight,
-                rampup_epochs=self.rampup_epochs,
-                consistency_on=self.consistency_on,
-                predict_with=self.predict_with,
-            )
+            check_mean_teacher_params(**mean_teacher_params(self))
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
-from coxmt import CoxMT, CoxNnet
+from coxmt import CoxMT, CoxNnet, load_model
 from coxmt.training.backends import resolve_backend
 from coxmt.training.seeding import init_mlp, stream_seed, training_stream
 from tests.conftest import make_survival_data
@@ -114,3 +116,12 @@ def test_init_mlp_is_seeded_and_on_cpu_stream() -> None:
         inside = torch.rand(3)
     expected = torch.rand(3, generator=torch.Generator().manual_seed(stream_seed(5)))
     assert torch.equal(inside, expected)
+
+
+def test_backend_is_a_hyperparameter_that_saves(data: tuple, tmp_path: Path) -> None:
+    X, y, Xu = data
+    model = CoxMT(backend="loop", **FAST).fit(X, y, X_unlabeled=Xu)
+    assert clone(model).get_params()["backend"] == "loop"
+    loaded = load_model(model.save(tmp_path / "m"))
+    assert loaded.get_params()["backend"] == "loop"
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6)

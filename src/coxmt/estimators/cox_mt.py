@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.nn.mlp import CoxMLP
 from coxmt.training.engine import ModelSpec
-from coxmt.training.mean_teacher import CONSISTENCY_SETS, MeanTeacherObjective
+from coxmt.training.mean_teacher import (
+    MeanTeacherObjective,
+    check_mean_teacher_params,
+    mean_teacher_params,
+)
 from coxmt.training.objectives import Objective
 
 __all__ = ["CoxMT"]
@@ -25,12 +29,12 @@ class CoxMT(BaseCoxNetwork):
     architecture, independent input noise) is the exponential moving average of the
     student, ``alpha_t = min(1 - 1/(step + 1), ema_decay)``, and predicts by default.
 
-    Full-batch training (``batch_size=None``) runs on stacked tensors
-    (:mod:`coxmt.training.engine`): when the first hidden layer is at most half as
+    Full-batch training (``batch_size=None``) runs by default on the ``"stacked"``
+    backend (:mod:`coxmt.training.engine`; see ``backend``): when the first hidden layer is at most half as
     wide as the input, the Gaussian input noise is drawn after that layer with the
     same distribution of values and gradients (:mod:`coxmt.training.noise`), and
     the teacher's first-layer pre-activations are the moving average of the
-    student's. :func:`coxmt.training.fit_many` trains several models (folds,
+    student's. :func:`coxmt.fit_many` trains several models (folds,
     seeds, settings) in one batched pass.
 
     Parameters
@@ -76,6 +80,16 @@ class CoxMT(BaseCoxNetwork):
     n_threads : int or None, default None
         CPU threads for fit and predict; None keeps the current setting.
     verbose : bool, default False
+        Show a progress bar.
+    backend : {"auto", "stacked", "loop"}, default "auto"
+        Training backend (:mod:`coxmt.training.backends`). ``"stacked"``: the fast
+        full-batch engine (:mod:`coxmt.training.engine`); ``"loop"``: the general
+        :class:`~coxmt.training.Trainer` (mini-batches, streamed unlabeled rows).
+        ``"auto"`` picks ``"stacked"`` when training is full-batch (``batch_size``
+        None or at least the number of training rows) and ``unlabeled_batch_size``
+        is None, else ``"loop"``. Asking for ``"stacked"`` where it cannot run
+        raises a ValueError. Both start from the same weights
+        for a given ``random_state``; the fitted ``backend_`` says which one ran.
 
     Examples
     --------
@@ -117,6 +131,7 @@ class CoxMT(BaseCoxNetwork):
         precision: str = "fp32",
         n_threads: int | None = None,
         verbose: bool = False,
+        backend: str = "auto",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -141,23 +156,11 @@ class CoxMT(BaseCoxNetwork):
         self.precision = precision
         self.n_threads = n_threads
         self.verbose = verbose
+        self.backend = backend
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.consistency_weight < 0:
-            raise ValueError(f"consistency_weight must be >= 0, got {self.consistency_weight}")
-        if self.consistency_on not in CONSISTENCY_SETS:
-            raise ValueError(
-                f"consistency_on must be one of {CONSISTENCY_SETS}, got {self.consistency_on!r}"
-            )
-        if self.predict_with not in ("teacher", "student"):
-            raise ValueError(
-                f"predict_with must be 'teacher' or 'student', got {self.predict_with!r}"
-            )
+        check_mean_teacher_params(**mean_teacher_params(self))
         if self.unlabeled_batch_size is not None and int(self.unlabeled_batch_size) < 1:
             raise ValueError(
                 f"unlabeled_batch_size must be None (all unlabeled rows at every step) or "
@@ -180,9 +183,7 @@ class CoxMT(BaseCoxNetwork):
             predict_with=self.predict_with,
         )
 
-    def _engine_spec(self, seed: int) -> ModelSpec | None:
-        if self.unlabeled_batch_size is not None:
-            return None  # streamed unlabeled mini-batches: the Trainer path
+    def _engine_spec(self, seed: int) -> ModelSpec:
         return ModelSpec(
             seed=seed,
             learning_rate=float(self.learning_rate),

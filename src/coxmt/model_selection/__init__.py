@@ -1,6 +1,7 @@
 """Model selection for semi-supervised survival models.
 
-Above the estimators and below the experiments: nested hyperparameter search that
+Above the estimators and below the experiments: fitting many models at once
+(:func:`fit_many`), nested hyperparameter search that
 keeps unlabeled patients whole (:class:`InnerCVSearch`), the wrapper that makes
 scikit-learn's own searches do the same (:class:`Unlabeled`), label-scarcity
 training (:class:`LabelFraction`), site-held-out splits for TCGA cohorts
@@ -17,6 +18,7 @@ folds when it has as many rows as ``X`` and pass it whole otherwise).
 """
 
 from coxmt._validation import Unlabeled, derive_seed
+from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._genes import align_genes, gene_symbol
 from coxmt.model_selection._label_fraction import LabelFraction
 from coxmt.model_selection._meta import accepts_unlabeled, is_semi_supervised
@@ -31,6 +33,7 @@ __all__ = [
     "accepts_unlabeled",
     "align_genes",
     "derive_seed",
+    "fit_many",
     "gene_symbol",
     "is_semi_supervised",
     "site_codes",

@@ -1,12 +1,26 @@
-"""Training: the loop, its objectives (supervised Cox, Mean Teacher) and callbacks."""
+"""Training: the backends (general loop, stacked engine), objectives, Mean Teacher rules, callbacks.
 
-from coxmt.training.batched import fit_many
+``fit_many`` lives in :mod:`coxmt.model_selection` (also ``coxmt.fit_many``).
+"""
+
+from coxmt.training.backends import BACKENDS
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.loop import Trainer, TrainingData
-from coxmt.training.mean_teacher import MeanTeacherObjective, ema_update, sigmoid_rampup
+from coxmt.training.mean_teacher import (
+    CONSISTENCY_SETS,
+    MeanTeacherObjective,
+    add_input_noise,
+    check_mean_teacher_params,
+    consistency_rows,
+    ema_alpha,
+    ema_update,
+    sigmoid_rampup,
+)
 from coxmt.training.objectives import CoxObjective, Objective
 
 __all__ = [
+    "BACKENDS",
+    "CONSISTENCY_SETS",
     "Callback",
     "CoxObjective",
     "EarlyStopping",
@@ -15,7 +29,10 @@ __all__ = [
     "ProgressBar",
     "Trainer",
     "TrainingData",
+    "add_input_noise",
+    "check_mean_teacher_params",
+    "consistency_rows",
+    "ema_alpha",
     "ema_update",
-    "fit_many",
     "sigmoid_rampup",
 ]

@@ -36,12 +36,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coxmt._validation import check_features, format_rows
-from coxmt.estimators._base import align_features
-from coxmt.estimators.wsi import _BagCoxEstimator, _Cohort
+from coxmt.estimators._bag_base import _BagCoxEstimator, _Cohort
+from coxmt.estimators._bag_params import (
+    _BAG_TRAINING_DOC,
+    _MEAN_TEACHER_DOC,
+    _MULTIMODAL_NETWORK_DOC,
+    _RUNTIME_DOC,
+    _BagTrainingParams,
+    _MeanTeacherParams,
+    _MultimodalNetworkParams,
+    _params,
+    _RuntimeParams,
+)
+from coxmt.estimators._mixins import align_features
 from coxmt.nn.attention import CrossAttentionCox
 
 __all__ = ["MultimodalCoxMT", "MultimodalCoxNnet", "read_gene_groups"]
@@ -110,10 +120,8 @@ def _pad_index(groups: list[list[int]]) -> np.ndarray:
     return out
 
 
-class _MultimodalMixin(_BagCoxEstimator):
+class _MultimodalEstimator(_BagCoxEstimator):
     """RNA + slides: input checks, gene mapping, the cross-attention network."""
-
-    _model_kind = "multimodal"
 
     # -- RNA input ------------------------------------------------------------------------
     def _prepare_rna(self, X: Any, name: str, *, fit: bool = False) -> np.ndarray:
@@ -181,7 +189,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         self.gene_index_ = _pad_index(chunks)
 
     # -- hooks ------------------------------------------------------------------------------
-    def _build_network(self, cohort: _Cohort | None = None) -> nn.Module:
+    def _build_network(self) -> nn.Module:
         return CrossAttentionCox(
             self.gene_index_,
             int(self.n_features_in_),
@@ -363,11 +371,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         patients. With ``return_attention=True`` returns ``(risk, attention)``
         (see :meth:`attention`).
         """
-        check_is_fitted(self, "module_")
-        risk, att = self._predict_cohort(
-            self._cohort(X_rna, bags), return_attention=return_attention
-        )
-        return (risk, att) if return_attention else risk
+        return self._predict(self._cohort(X_rna, bags), return_attention)
 
     def attention(
         self, X_rna: Any, bags: Any, *, all_patches: bool = False
@@ -383,11 +387,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         Token names are in ``token_names_``. ``all_patches=True`` uses every
         patch instead of the ``max_tokens`` subset (for heatmaps).
         """
-        check_is_fitted(self, "module_")
-        _, att = self._predict_cohort(
-            self._cohort(X_rna, bags), return_attention=True, all_patches=all_patches
-        )
-        return att or []
+        return self._attention(self._cohort(X_rna, bags), all_patches)
 
     def score(self, X_rna: Any, bags: Any, y: Any) -> float:
         """Harrell's concordance index of :meth:`predict` on ``(X_rna, bags, y)``."""
@@ -395,60 +395,15 @@ class _MultimodalMixin(_BagCoxEstimator):
 
     def predict_cumulative_hazard(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
         """Cumulative hazard (n_patients, n_times) from the Breslow baseline."""
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(X_rna, bags), times)
+        return self._cumulative_hazard(self._cohort(X_rna, bags), times)
 
     def predict_survival_function(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
         """Survival probabilities (n_patients, n_times), non-increasing in time.
 
         ``times=None`` evaluates at the training event times ``unique_times_``.
         """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(X_rna, bags), times)
+        return self._survival(self._cohort(X_rna, bags), times)
 
-
-_MM_PARAMS_DOC = """
-    n_rna_tokens : int, default 32
-        RNA tokens with the default mapping (equal contiguous chunks of the columns);
-        ignored when ``gene_groups`` is given (one token per group).
-    gene_groups : str, path, DataFrame, dict or None, default None
-        Gene signatures (columns ``group``, ``gene``) defining the RNA tokens; see
-        the module documentation. Needs ``X_rna`` as a DataFrame.
-    model_dim : int, default 256
-        Token dimension of both modalities.
-    n_heads : int, default 4
-        Heads of each multi-head attention unit (``model_dim`` must be divisible by it).
-    hidden_dim : int, default 64
-        Hidden layer of the Cox head (0 = linear head).
-    dropout : float, default 0.25
-        In the embeddings, the attention units and the head.
-    pooling : {"attention", "mean"}, default "attention"
-        Pooling of each modality's tokens: gated attention (Ilse et al., 2018) or the
-        mean over valid tokens. Attention suits slides whose prognostic signal sits
-        in a minority of patches.
-    max_tokens : int or None, default 128
-        Patches per patient: a random subset redrawn at every training step, the
-        ``max_tokens`` evenly spaced patches at evaluation (None = all patches).
-    standardize_features : bool, default True
-        Standardise patch features with the training patches' mean and standard
-        deviation (saved with the model). RNA-seq is used as given: scale it first.
-    learning_rate : float, default 1e-3
-    weight_decay : float, default 1e-4
-    max_epochs : int, default 50
-    batch_size : int or None, default 64
-        Patients per step in event-balanced mini-batches; the Cox loss is over the
-        batch's risk set. None = all patients in every step.
-    early_stopping : bool, default False
-    validation_fraction : float, default 0.2
-    n_iter_no_change : int, default 10
-    ties : {"efron", "breslow"}, default "efron\""""
-
-_MM_RUNTIME_DOC = """
-    random_state : int or None, default None
-        Seeds weights, token subsets, noise and batches (reproducible on CPU).
-    device : str, default "auto"
-    verbose : bool, default False
-        Progress bar and summary lines (missing modalities, gene groups)."""
 
 _MM_ATTRIBUTES_DOC = """
     Attributes
@@ -466,7 +421,14 @@ _MM_ATTRIBUTES_DOC = """
     history_ : pandas.DataFrame"""
 
 
-class MultimodalCoxMT(_MultimodalMixin):
+@_params
+class MultimodalCoxMT(
+    _RuntimeParams,
+    _MeanTeacherParams,
+    _BagTrainingParams,
+    _MultimodalNetworkParams,
+    _MultimodalEstimator,
+):
     __doc__ = f"""Multimodal Cox-MT: RNA-seq + slides in cross-attention, trained with Mean Teacher.
 
     The student sees Gaussian noise (``noise_std``) on the RNA input and on the
@@ -476,13 +438,7 @@ class MultimodalCoxMT(_MultimodalMixin):
     The supervised counterpart is :class:`MultimodalCoxNnet`.
 
     Parameters
-    ----------{_MM_PARAMS_DOC}
-    noise_std : float, default 0.1
-    ema_decay : float, default 0.99
-    consistency_weight : float, default 1.0
-    rampup_epochs : int, default 10
-    consistency_on : {{"censored+unlabeled", "unlabeled", "all"}}, default "censored+unlabeled"
-    predict_with : {{"teacher", "student"}}, default "teacher"{_MM_RUNTIME_DOC}
+    ----------{_MULTIMODAL_NETWORK_DOC}{_BAG_TRAINING_DOC}{_MEAN_TEACHER_DOC}{_RUNTIME_DOC}
 {_MM_ATTRIBUTES_DOC}
 
     Examples
@@ -502,64 +458,11 @@ class MultimodalCoxMT(_MultimodalMixin):
 
     _semi_supervised = True
 
-    def __init__(
-        self,
-        n_rna_tokens: int = 32,
-        gene_groups: Any = None,
-        model_dim: int = 256,
-        n_heads: int = 4,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        pooling: str = "attention",
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        noise_std: float = 0.1,
-        ema_decay: float = 0.99,
-        consistency_weight: float = 1.0,
-        rampup_epochs: int = 10,
-        consistency_on: str = "censored+unlabeled",
-        predict_with: str = "teacher",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.n_rna_tokens = n_rna_tokens
-        self.gene_groups = gene_groups
-        self.model_dim = model_dim
-        self.n_heads = n_heads
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.pooling = pooling
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.noise_std = noise_std
-        self.ema_decay = ema_decay
-        self.consistency_weight = consistency_weight
-        self.rampup_epochs = rampup_epochs
-        self.consistency_on = consistency_on
-        self.predict_with = predict_with
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
 
-
-class MultimodalCoxNnet(_MultimodalMixin):
+@_params
+class MultimodalCoxNnet(
+    _RuntimeParams, _BagTrainingParams, _MultimodalNetworkParams, _MultimodalEstimator
+):
     __doc__ = f"""Supervised multimodal Cox network (the counterpart of :class:`MultimodalCoxMT`).
 
     Same network, token sampling and training loop, trained on the Cox partial
@@ -567,7 +470,7 @@ class MultimodalCoxNnet(_MultimodalMixin):
     and random token subsets only). Unlabeled patients are ignored.
 
     Parameters
-    ----------{_MM_PARAMS_DOC}{_MM_RUNTIME_DOC}
+    ----------{_MULTIMODAL_NETWORK_DOC}{_BAG_TRAINING_DOC}{_RUNTIME_DOC}
 {_MM_ATTRIBUTES_DOC}
 
     Examples
@@ -583,47 +486,3 @@ class MultimodalCoxNnet(_MultimodalMixin):
     >>> model.gene_index_.shape
     (4, 3)
     """
-
-    def __init__(
-        self,
-        n_rna_tokens: int = 32,
-        gene_groups: Any = None,
-        model_dim: int = 256,
-        n_heads: int = 4,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        pooling: str = "attention",
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.n_rna_tokens = n_rna_tokens
-        self.gene_groups = gene_groups
-        self.model_dim = model_dim
-        self.n_heads = n_heads
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.pooling = pooling
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose

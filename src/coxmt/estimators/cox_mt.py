@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.nn.mlp import CoxMLP
 from coxmt.training.engine import ModelSpec
-from coxmt.training.mean_teacher import CONSISTENCY_SETS, MeanTeacherObjective
+from coxmt.training.mean_teacher import MeanTeacherObjective, check_mean_teacher_params
 from coxmt.training.objectives import Objective
 
 __all__ = ["CoxMT"]
@@ -144,20 +144,14 @@ class CoxMT(BaseCoxNetwork):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.consistency_weight < 0:
-            raise ValueError(f"consistency_weight must be >= 0, got {self.consistency_weight}")
-        if self.consistency_on not in CONSISTENCY_SETS:
-            raise ValueError(
-                f"consistency_on must be one of {CONSISTENCY_SETS}, got {self.consistency_on!r}"
-            )
-        if self.predict_with not in ("teacher", "student"):
-            raise ValueError(
-                f"predict_with must be 'teacher' or 'student', got {self.predict_with!r}"
-            )
+        check_mean_teacher_params(
+            noise_std=self.noise_std,
+            ema_decay=self.ema_decay,
+            consistency_weight=self.consistency_weight,
+            rampup_epochs=self.rampup_epochs,
+            consistency_on=self.consistency_on,
+            predict_with=self.predict_with,
+        )
         if self.unlabeled_batch_size is not None and int(self.unlabeled_batch_size) < 1:
             raise ValueError(
                 f"unlabeled_batch_size must be None (all unlabeled rows at every step) or "

@@ -1,26 +1,55 @@
-"""Mean Teacher for Cox networks (Tarvainen & Valpola, 2017; Cox-MT).
+"""Mean Teacher for Cox networks (Tarvainen & Valpola, 2017; Cox-MT): the one home of its rules.
 
 Composition, not inheritance: a student network trained by gradient descent on
 noisy inputs, a teacher network whose weights are an exponential moving average
 (EMA) of the student's, and a consistency loss between their risk predictions on
 censored and unlabeled patients.
+
+The rules live here and every training backend uses them: the general
+:class:`~coxmt.training.Trainer` (through :class:`MeanTeacherObjective`), the
+stacked engine (:mod:`coxmt.training.engine`) and the slide and multimodal
+estimators (through :class:`MeanTeacherObjective` with their own forward):
+
+- which rows enter the consistency loss: :func:`consistency_rows`;
+- the EMA coefficient: :func:`ema_alpha` (applied by :func:`ema_update`);
+- the ramp-up of the consistency weight: :func:`sigmoid_rampup`;
+- the input noise: :func:`add_input_noise`;
+- the checks of the settings: :func:`check_mean_teacher_params`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from numbers import Real
+from typing import Any, TypeVar, overload
 
+import numpy as np
 import torch
 from torch import nn
 
-from coxmt.losses import consistency_loss, neg_partial_log_likelihood
-from coxmt.training.objectives import Batch
+from coxmt.losses import consistency_loss
+from coxmt.training.objectives import Batch, Forward, cox_loss, eval_module
 
-__all__ = ["CONSISTENCY_SETS", "MeanTeacherObjective", "ema_update", "sigmoid_rampup"]
+__all__ = [
+    "CONSISTENCY_SETS",
+    "PREDICTORS",
+    "MeanTeacherObjective",
+    "add_input_noise",
+    "check_mean_teacher_params",
+    "consistency_rows",
+    "ema_alpha",
+    "ema_update",
+    "sigmoid_rampup",
+]
 
 CONSISTENCY_SETS = ("censored+unlabeled", "unlabeled", "all")
+"""Values of ``consistency_on``: which samples enter the consistency loss ``L_u``."""
+
+PREDICTORS = ("teacher", "student")
+"""Values of ``predict_with``: which network predicts after training."""
+
+_Mask = TypeVar("_Mask", np.ndarray, torch.Tensor)
 
 
 def sigmoid_rampup(epoch: float, rampup_epochs: float) -> float:
@@ -37,15 +66,35 @@ def sigmoid_rampup(epoch: float, rampup_epochs: float) -> float:
     return float(math.exp(-5.0 * (1.0 - t) ** 2))
 
 
+def ema_alpha(step: int, decay: float) -> float:
+    """EMA coefficient ``a = min(1 - 1 / (step + 1), decay)`` of the teacher after ``step``.
+
+    Early on the teacher follows the student closely (warm-up), then averages over
+    about ``1 / (1 - decay)`` steps.
+
+    Examples
+    --------
+    >>> ema_alpha(0, 0.99), ema_alpha(1, 0.99), ema_alpha(1000, 0.99)
+    (0.0, 0.5, 0.99)
+    """
+    return min(1.0 - 1.0 / (step + 1), float(decay))
+
+
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) -> float:
-    """Update ``teacher <- a * teacher + (1 - a) * student`` in place.
+    """Update ``teacher <- a * teacher + (1 - a) * student`` in place, ``a = ema_alpha(step, decay)``.
 
-    ``a = min(1 - 1 / (step + 1), decay)`` so that early on the teacher follows the
-    student closely (warm-up), then averages over ~``1 / (1 - decay)`` steps.
     Buffers are copied. Returns the ``a`` used.
+
+    Examples
+    --------
+    >>> t, s = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    >>> ema_update(t, s, 0.99, 0)
+    0.0
+    >>> bool(torch.equal(t.weight, s.weight))
+    True
     """
-    alpha = min(1.0 - 1.0 / (step + 1), decay)
+    alpha = ema_alpha(step, decay)
     t_params: list[torch.Tensor] = list(teacher.parameters())
     s_params: list[torch.Tensor] = list(student.parameters())
     if t_params:
@@ -55,24 +104,157 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) 
     return alpha
 
 
-def _noisy(x: torch.Tensor, std: float) -> torch.Tensor:
+@overload
+def consistency_rows(event: np.ndarray, n_unlabeled: int, consistency_on: str) -> np.ndarray: ...
+@overload
+def consistency_rows(
+    event: torch.Tensor, n_unlabeled: int, consistency_on: str
+) -> torch.Tensor: ...
+def consistency_rows(event: _Mask, n_unlabeled: int, consistency_on: str) -> _Mask:
+    """Which rows of ``cat([labeled, unlabeled])`` enter the consistency loss ``L_u``.
+
+    Parameters
+    ----------
+    event : torch.Tensor or numpy.ndarray of bool, shape (n_labeled,)
+        Event indicators of the labeled rows.
+    n_unlabeled : int
+        Number of unlabeled rows that follow the labeled ones.
+    consistency_on : {"censored+unlabeled", "unlabeled", "all"}
+        ``"censored+unlabeled"``: censored labeled rows and every unlabeled row;
+        ``"unlabeled"``: unlabeled rows only; ``"all"``: every row.
+
+    Returns
+    -------
+    mask : bool, shape (n_labeled + n_unlabeled,)
+        A torch tensor on ``event``'s device when ``event`` is a tensor, else a
+        numpy array.
+
+    Examples
+    --------
+    >>> consistency_rows(np.array([True, False]), 1, "censored+unlabeled").tolist()
+    [False, True, True]
+    >>> consistency_rows(torch.tensor([True, False]), 1, "unlabeled").tolist()
+    [False, False, True]
+    """
+    if consistency_on not in CONSISTENCY_SETS:
+        raise ValueError(
+            f"consistency_on must be one of {CONSISTENCY_SETS}, got {consistency_on!r}"
+        )
+    if isinstance(event, torch.Tensor):
+        ev = event.to(torch.bool)
+        if consistency_on == "all":
+            lab = torch.ones_like(ev)
+        elif consistency_on == "censored+unlabeled":
+            lab = ~ev
+        else:
+            lab = torch.zeros_like(ev)
+        return torch.cat([lab, torch.ones(int(n_unlabeled), dtype=torch.bool, device=ev.device)])
+    ev_np = np.asarray(event, dtype=bool)
+    if consistency_on == "all":
+        lab_np = np.ones_like(ev_np)
+    elif consistency_on == "censored+unlabeled":
+        lab_np = ~ev_np
+    else:
+        lab_np = np.zeros_like(ev_np)
+    return np.concatenate([lab_np, np.ones(int(n_unlabeled), dtype=bool)])
+
+
+def add_input_noise(
+    x: torch.Tensor, std: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``x + std * N(0, 1)``, noise drawn independently per entry; ``x`` itself when ``std <= 0``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs (floating point).
+    std : float
+        Standard deviation of the Gaussian noise.
+    generator : torch.Generator, optional
+        Source of the draws (on ``x``'s device); default the global generator.
+
+    Examples
+    --------
+    >>> x = torch.zeros(2, 3)
+    >>> add_input_noise(x, 0.0) is x
+    True
+    >>> g = torch.Generator().manual_seed(0)
+    >>> add_input_noise(x, 1.0, g).shape
+    torch.Size([2, 3])
+    """
     if std <= 0:
         return x
-    return x + std * torch.randn_like(x)
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return x + std * noise
+
+
+def check_mean_teacher_params(
+    *,
+    noise_std: float,
+    ema_decay: float,
+    consistency_weight: float,
+    rampup_epochs: float,
+    consistency_on: str,
+    predict_with: str,
+) -> None:
+    """Raise ValueError naming the first Mean Teacher setting out of its range.
+
+    Examples
+    --------
+    >>> check_mean_teacher_params(noise_std=0.1, ema_decay=0.99, consistency_weight=1.0,
+    ...                           rampup_epochs=30, consistency_on="all", predict_with="teacher")
+    >>> check_mean_teacher_params(noise_std=0.1, ema_decay=1.0, consistency_weight=1.0,
+    ...                           rampup_epochs=30, consistency_on="all", predict_with="teacher")
+    Traceback (most recent call last):
+    ...
+    ValueError: ema_decay must be in [0, 1), got 1.0
+    """
+    if not noise_std >= 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+    if not consistency_weight >= 0:
+        raise ValueError(f"consistency_weight must be >= 0, got {consistency_weight}")
+    if not isinstance(rampup_epochs, Real) or not rampup_epochs >= 0:
+        raise ValueError(
+            f"rampup_epochs must be a number >= 0 (0 = no ramp-up), got {rampup_epochs!r}"
+        )
+    if consistency_on not in CONSISTENCY_SETS:
+        raise ValueError(
+            f"consistency_on must be one of {CONSISTENCY_SETS}, got {consistency_on!r}"
+        )
+    if predict_with not in PREDICTORS:
+        raise ValueError(f"predict_with must be 'teacher' or 'student', got {predict_with!r}")
 
 
 class MeanTeacherObjective:
     """Cox-MT loss ``L = L_s + w(t) * L_u``.
 
+    ``L_s`` is the Cox partial likelihood of the student on the labeled rows;
+    ``L_u`` the mean squared difference between student and teacher risks on the
+    rows given by :func:`consistency_rows`; ``w(t) = consistency_weight *
+    sigmoid_rampup(epoch, rampup_epochs)``. The student sees all rows in one
+    training-mode pass; the teacher (no gradients) its own training-mode pass over
+    the consistency rows, with independent noise. After every optimiser step the
+    teacher becomes the EMA of the student (:func:`ema_update`).
+
     Parameters
     ----------
     student : nn.Module
         The network trained by gradient descent.
+    forward : callable, optional
+        ``forward(net, x) -> risk`` in training mode, called for the student and for
+        the teacher. Default: ``net(add_input_noise(x, noise_std))``. Bag models pass
+        a forward that draws token subsets and noise itself.
+    eval_forward : callable, optional
+        The forward used for validation and prediction (default ``net(x)``). When
+        given, :meth:`eval_modules` returns the networks wrapped in
+        :class:`~coxmt.training.objectives.ForwardModule` (their ``.net`` is the network).
     noise_std : float
-        Standard deviation of the Gaussian input noise (drawn independently for
-        the student and the teacher).
+        Standard deviation of the Gaussian input noise of the default forward
+        (drawn independently for the student and the teacher).
     ema_decay : float
-        Upper bound of the EMA coefficient alpha.
+        Upper bound of the EMA coefficient (:func:`ema_alpha`).
     consistency_weight : float
         Final weight ``w`` of the consistency loss.
     rampup_epochs : int
@@ -82,13 +264,29 @@ class MeanTeacherObjective:
     ties : str
         Tie handling of the Cox loss.
     predict_with : {"teacher", "student"}
-        Which network predicts after training.
+        Which network predicts after training (first of :meth:`eval_modules`).
+    generator : torch.Generator, optional
+        Source of the default forward's noise (default the global generator).
+
+    Examples
+    --------
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
+    >>> obj = MeanTeacherObjective(net, noise_std=0.1, rampup_epochs=0)
+    >>> batch = Batch(torch.randn(4, 3), torch.tensor([True, False, True, True]),
+    ...               torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.randn(2, 3))
+    >>> loss, logs = obj.compute_loss(batch, epoch=0)
+    >>> sorted(logs), list(obj.eval_modules())
+    (['consistency_weight', 'loss', 'loss_consistency', 'loss_supervised'], ['teacher', 'student'])
     """
 
     def __init__(
         self,
         student: nn.Module,
         *,
+        forward: Forward | None = None,
+        eval_forward: Forward | None = None,
         noise_std: float = 0.1,
         ema_decay: float = 0.99,
         consistency_weight: float = 1.0,
@@ -96,11 +294,16 @@ class MeanTeacherObjective:
         consistency_on: str = "censored+unlabeled",
         ties: str = "efron",
         predict_with: str = "teacher",
+        generator: torch.Generator | None = None,
     ) -> None:
-        if consistency_on not in CONSISTENCY_SETS:
-            raise ValueError(
-                f"consistency_on must be one of {CONSISTENCY_SETS}, got {consistency_on!r}"
-            )
+        check_mean_teacher_params(
+            noise_std=noise_std,
+            ema_decay=ema_decay,
+            consistency_weight=consistency_weight,
+            rampup_epochs=rampup_epochs,
+            consistency_on=consistency_on,
+            predict_with=predict_with,
+        )
         self.student = student
         self.teacher = copy.deepcopy(student)
         for p in self.teacher.parameters():
@@ -112,42 +315,40 @@ class MeanTeacherObjective:
         self.consistency_on = consistency_on
         self.ties = ties
         self.predict_with = predict_with
+        self.generator = generator
+        self.forward: Forward = forward if forward is not None else self._noisy_forward
+        mods = {
+            "teacher": eval_module(self.teacher, eval_forward),
+            "student": eval_module(self.student, eval_forward),
+        }
+        order = PREDICTORS if predict_with == "teacher" else PREDICTORS[::-1]
+        self._eval = {k: mods[k] for k in order}
+
+    def _noisy_forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net(add_input_noise(x, self.noise_std, self.generator))
 
     def trainable(self) -> nn.Module:
         return self.student
 
     def consistency_mask(self, event: torch.Tensor, n_unlabeled: int) -> torch.Tensor:
         """Rows of ``cat([labeled, unlabeled])`` that enter the consistency loss."""
-        unl = torch.ones(n_unlabeled, dtype=torch.bool, device=event.device)
-        if self.consistency_on == "all":
-            lab = torch.ones_like(event, dtype=torch.bool)
-        elif self.consistency_on == "censored+unlabeled":
-            lab = ~event
-        else:
-            lab = torch.zeros_like(event, dtype=torch.bool)
-        return torch.cat([lab, unl])
+        return consistency_rows(event, n_unlabeled, self.consistency_on)
 
     def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        n_lab = batch.x.shape[0]
         xu = batch.x_unlabeled
-        n_unl = 0 if xu is None else xu.shape[0]
-        x_all = batch.x if n_unl == 0 else torch.cat([batch.x, xu], 0)  # type: ignore[list-item]
-        # one student pass over labeled + unlabeled rows, noise drawn per row
-        student_risk = self.student(_noisy(x_all, self.noise_std))
-        sup = neg_partial_log_likelihood(
-            student_risk[:n_lab],
-            batch.event,
-            batch.time,
-            ties=self.ties,  # type: ignore[arg-type]
-            validate=False,
-        )
+        n_lab = batch.x.shape[0]
+        n_unl = 0 if xu is None else int(xu.shape[0])
+        x_all = batch.x if xu is None or n_unl == 0 else torch.cat([batch.x, xu], 0)
+        # one student pass over labeled + unlabeled rows
+        student_risk = self.forward(self.student, x_all)
+        sup = cox_loss(student_risk[:n_lab], batch, self.ties)
         w = self.consistency_weight * sigmoid_rampup(epoch, self.rampup_epochs)
         mask = self.consistency_mask(batch.event, n_unl)
         if w == 0.0 or not bool(mask.any()):
             cons = student_risk.sum() * 0.0
         else:
             with torch.no_grad():
-                teacher_risk = self.teacher(_noisy(x_all[mask], self.noise_std))
+                teacher_risk = self.forward(self.teacher, x_all[mask])
             cons = consistency_loss(student_risk[mask], teacher_risk)
         loss = sup + w * cons
         return loss, {
@@ -161,6 +362,4 @@ class MeanTeacherObjective:
         ema_update(self.teacher, self.student, self.ema_decay, step)
 
     def eval_modules(self) -> dict[str, nn.Module]:
-        if self.predict_with == "student":
-            return {"student": self.student, "teacher": self.teacher}
-        return {"teacher": self.teacher, "student": self.student}
+        return self._eval

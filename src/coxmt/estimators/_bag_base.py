@@ -34,14 +34,13 @@ from torch import nn
 
 from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._bag_objectives import _BagCoxObjective, _BagMeanTeacher, _Forward
 from coxmt.estimators._base import build_trainer, resolve_device
 from coxmt.estimators._mixins import SavedModelMixin
 from coxmt.metrics import concordance_index
 from coxmt.nn.bags import BagStore, select_tokens
 from coxmt.training.loop import TrainingData
-from coxmt.training.mean_teacher import CONSISTENCY_SETS
-from coxmt.training.objectives import Objective
+from coxmt.training.mean_teacher import MeanTeacherObjective, check_mean_teacher_params
+from coxmt.training.objectives import CoxObjective, Forward, ForwardModule, Objective
 
 __all__: list[str] = []
 
@@ -153,26 +152,11 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}",
             ),
         ]
-        if self._semi_supervised:
-            checks += [
-                (self.noise_std >= 0, f"noise_std must be >= 0, got {self.noise_std}"),
-                (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
-                (
-                    self.consistency_weight >= 0,
-                    f"consistency_weight must be >= 0, got {self.consistency_weight}",
-                ),
-                (
-                    self.consistency_on in CONSISTENCY_SETS,
-                    f"consistency_on must be one of {CONSISTENCY_SETS}, got {self.consistency_on!r}",
-                ),
-                (
-                    self.predict_with in ("teacher", "student"),
-                    f"predict_with must be 'teacher' or 'student', got {self.predict_with!r}",
-                ),
-            ]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+        if self._semi_supervised:
+            check_mean_teacher_params(**self._mean_teacher_settings())
 
     def _seed(self) -> int:
         if self.random_state is None:
@@ -232,7 +216,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
     # -- forward passes -----------------------------------------------------------------
     def _forwards(
         self, cohort: _Cohort, token_rng: np.random.Generator, device: torch.device
-    ) -> tuple[_Forward, _Forward]:
+    ) -> tuple[Forward, Forward]:
         noise = float(getattr(self, "noise_std", 0.0))
         chunk = int(self.batch_size or 64)
 
@@ -308,7 +292,8 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
             trainer = build_trainer(self, objective, optimizer, seed)
             trainer.fit(data)
         predictor = next(iter(objective.eval_modules().values()))
-        self.module_ = predictor.net.eval()  # type: ignore[union-attr]
+        assert isinstance(predictor, ForwardModule)
+        self.module_ = predictor.net.eval()
         self.history_ = pd.DataFrame(trainer.history)
         self.n_epochs_ = len(trainer.history)
         self.best_epoch_ = trainer.best_epoch
@@ -317,19 +302,16 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         self.unique_times_ = self.baseline_.unique_times_
         return self
 
-    def _objective(self, net: nn.Module, train_fwd: _Forward, eval_fwd: _Forward) -> Objective:
+    def _objective(self, net: nn.Module, train_fwd: Forward, eval_fwd: Forward) -> Objective:
+        """The shared Cox or Mean Teacher objective, with the bag forward passes."""
         if not self._semi_supervised:
-            return _BagCoxObjective(net, train_fwd, eval_fwd, self.ties)
-        return _BagMeanTeacher(
+            return CoxObjective(net, forward=train_fwd, eval_forward=eval_fwd, ties=self.ties)
+        return MeanTeacherObjective(
             net,
-            train_fwd,
-            eval_fwd,
-            ema_decay=self.ema_decay,
-            consistency_weight=self.consistency_weight,
-            rampup_epochs=self.rampup_epochs,
-            consistency_on=self.consistency_on,
+            forward=train_fwd,
+            eval_forward=eval_fwd,
             ties=self.ties,
-            predict_with=self.predict_with,
+            **self._mean_teacher_settings(),
         )
 
     def _count_missing(self, everyone: _Cohort, n_lab: int) -> None:

@@ -1,7 +1,9 @@
 """Hyperparameters of the slide and multimodal estimators, declared once per group.
 
 Each group is a dataclass whose generated ``__init__`` only stores the values,
-as scikit-learn requires; an estimator combines the groups it takes. Dataclass
+as scikit-learn requires (``repr=False, eq=False`` keep scikit-learn's repr and
+identity equality); an estimator, itself such a dataclass, combines the groups
+it takes. Dataclass
 fields follow the reverse of the method resolution order, so an estimator lists
 its groups last-first: ``class E(_RuntimeParams, _MeanTeacherParams,
 _BagTrainingParams, _NetworkParams, Base)`` takes the network parameters first
@@ -11,16 +13,13 @@ beside it, for the estimators' docstrings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__: list[str] = []
 
-# repr and equality stay scikit-learn's (BaseEstimator.__repr__, identity)
-_params = dataclass(repr=False, eq=False)
 
-
-@_params
+@dataclass(repr=False, eq=False)
 class _WSINetworkParams:
     model_dim: int = 256
     attention_dim: int = 128
@@ -38,7 +37,7 @@ _WSI_NETWORK_DOC = """
     dropout : float, default 0.25"""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class _MultimodalNetworkParams:
     n_rna_tokens: int = 32
     gene_groups: Any = None
@@ -70,7 +69,7 @@ _MULTIMODAL_NETWORK_DOC = """
         in a minority of patches."""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class _BagTrainingParams:
     max_tokens: int | None = 128
     standardize_features: bool = True
@@ -105,7 +104,7 @@ _BAG_TRAINING_DOC = """
     ties : {"efron", "breslow"}, default "efron\""""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class _MeanTeacherParams:
     noise_std: float = 0.1
     ema_decay: float = 0.99
@@ -113,6 +112,12 @@ class _MeanTeacherParams:
     rampup_epochs: int = 10
     consistency_on: str = "censored+unlabeled"
     predict_with: str = "teacher"
+
+    _semi_supervised = True  # the bag estimators train on unlabeled patients too
+
+    def _mean_teacher_settings(self) -> dict[str, Any]:
+        """Keywords of ``MeanTeacherObjective`` and ``check_mean_teacher_params``."""
+        return {f.name: getattr(self, f.name) for f in fields(_MeanTeacherParams)}
 
 
 _MEAN_TEACHER_DOC = """
@@ -124,7 +129,7 @@ _MEAN_TEACHER_DOC = """
     predict_with : {"teacher", "student"}, default "teacher\""""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class _RuntimeParams:
     random_state: int | None = None
     device: str = "auto"

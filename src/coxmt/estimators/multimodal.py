@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,6 @@ from coxmt.estimators._bag_params import (
     _BagTrainingParams,
     _MeanTeacherParams,
     _MultimodalNetworkParams,
-    _params,
     _RuntimeParams,
 )
 from coxmt.estimators._mixins import align_features
@@ -421,7 +421,7 @@ _MM_ATTRIBUTES_DOC = """
     history_ : pandas.DataFrame"""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class MultimodalCoxMT(
     _RuntimeParams,
     _MeanTeacherParams,
@@ -456,10 +456,8 @@ class MultimodalCoxMT(
     (1, 1, True)
     """
 
-    _semi_supervised = True
 
-
-@_params
+@dataclass(repr=False, eq=False)
 class MultimodalCoxNnet(
     _RuntimeParams, _BagTrainingParams, _MultimodalNetworkParams, _MultimodalEstimator
 ):

@@ -12,6 +12,7 @@ prediction and saving are shared with the multimodal models
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,6 @@ from coxmt.estimators._bag_params import (
     _WSI_NETWORK_DOC,
     _BagTrainingParams,
     _MeanTeacherParams,
-    _params,
     _RuntimeParams,
     _WSINetworkParams,
 )
@@ -141,7 +141,7 @@ _WSI_ATTRIBUTES_DOC = """
         Per-epoch losses."""
 
 
-@_params
+@dataclass(repr=False, eq=False)
 class WSICoxMT(
     _RuntimeParams, _MeanTeacherParams, _BagTrainingParams, _WSINetworkParams, _WSIEstimator
 ):
@@ -175,10 +175,8 @@ class WSICoxMT(
     (3,)
     """
 
-    _semi_supervised = True
 
-
-@_params
+@dataclass(repr=False, eq=False)
 class WSICoxNnet(_RuntimeParams, _BagTrainingParams, _WSINetworkParams, _WSIEstimator):
     __doc__ = f"""Supervised attention-MIL Cox network (the slide-level Cox-nnet counterpart).
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from coxmt.training.monitor import Patience
+
 if TYPE_CHECKING:
     from coxmt.training.loop import Trainer
 
@@ -27,6 +29,8 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; restore the best weights.
 
+    The rule is :class:`~coxmt.training.monitor.Patience`, as in the stacked engine.
+
     Parameters
     ----------
     monitor : str
@@ -43,24 +47,26 @@ class EarlyStopping(Callback):
         self.min_delta = min_delta
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        self.best = float("-inf")
-        self.best_epoch = -1
+        self._patience = Patience(self.patience, self.min_delta)
         self.best_state: dict[str, Any] | None = None
-        self.wait = 0
+
+    @property
+    def best(self) -> float:
+        """Best value of ``monitor`` so far."""
+        return self._patience.best
+
+    @property
+    def best_epoch(self) -> int:
+        """Epoch of :attr:`best` (-1 before any improvement)."""
+        e = self._patience.best_epoch
+        return -1 if e is None else e
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        value = logs.get(self.monitor)
-        if value is None or value != value:  # missing or NaN
-            return
-        if value > self.best + self.min_delta:
-            self.best = value
-            self.best_epoch = epoch
+        verdict = self._patience.update(logs.get(self.monitor), epoch)
+        if verdict == "improved":
             self.best_state = copy.deepcopy(trainer.state_dict())
-            self.wait = 0
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                trainer.stop_training = True
+        elif verdict == "stop":
+            trainer.stop_training = True
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:

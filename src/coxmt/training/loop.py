@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from coxmt.training.callbacks import Callback
+from coxmt.training.monitor import check_finite_loss, validation_scores
 from coxmt.training.objectives import Batch, Objective
 
 __all__ = ["Trainer", "TrainingData", "event_balanced_batches"]
@@ -146,12 +147,7 @@ class Trainer:
             values.update(zip(tensors, stacked, strict=True))
         values.update({k: float(v) for k, v in sums.items() if k not in tensors})
         logs = {k: values[k] / n_steps for k in keys}
-        loss = logs.get("loss", 0.0)
-        if loss != loss or loss in (float("inf"), float("-inf")):
-            raise FloatingPointError(
-                f"training loss became {loss} at epoch {epoch}; lower learning_rate "
-                "or check the inputs for extreme values (scale the features)"
-            )
+        check_finite_loss(logs.get("loss", 0.0), epoch)
         return logs
 
     @torch.no_grad()
@@ -159,20 +155,11 @@ class Trainer:
         """Harrell's C of each evaluation module on the validation split."""
         if data.x_val is None or data.event_val is None or data.time_val is None:
             return {}
-        from coxmt.metrics import concordance_index
-
-        out: dict[str, float] = {}
-        for i, (name, module) in enumerate(self.objective.eval_modules().items()):
+        risks = {}
+        for name, module in self.objective.eval_modules().items():
             module.eval()
-            risk = module(data.x_val).double().cpu().numpy()
-            try:
-                c = concordance_index(data.event_val, data.time_val, risk)
-            except ValueError:
-                c = float("nan")
-            out[f"val_c_index_{name}"] = c
-            if i == 0:
-                out["val_c_index"] = c
-        return out
+            risks[name] = module(data.x_val).double().cpu().numpy()
+        return validation_scores(data.event_val, data.time_val, risks)
 
     def fit(self, data: TrainingData) -> Trainer:
         """Train for ``max_epochs`` or until a callback stops training."""

@@ -10,14 +10,9 @@ the pooled results are concatenated and mapped to a risk.
 Gene-to-token mapping
 ---------------------
 By default the RNA columns, in their order, are split into ``n_rna_tokens``
-contiguous chunks of (almost) equal size (``numpy.array_split``). With
-``gene_groups`` (a CSV/TSV file or DataFrame with columns ``group`` and
-``gene``, or a dict ``{group: [genes]}``), every group becomes one token,
-in order of first appearance; a gene matches an RNA column of the same name or
-named ``<gene>_rnaseq``. Genes without a column are counted in
-``n_genes_unmatched_``; groups left without any gene are dropped (listed in
-``empty_gene_groups_``). The mapping (``gene_index_``, ``token_names_``) is
-saved with the model.
+contiguous chunks; with ``gene_groups`` every gene group becomes one token
+(see :mod:`coxmt.estimators._gene_tokens`). The mapping (``gene_index_``,
+``token_names_``) is saved with the model.
 
 Missing modalities
 ------------------
@@ -31,7 +26,6 @@ dropped. A row with only *some* NaN genes is refused (impute it first).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,73 +45,12 @@ from coxmt.estimators._bag_params import (
     _MultimodalNetworkParams,
     _RuntimeParams,
 )
+from coxmt.estimators._gene_tokens import gene_tokens, read_gene_groups
 from coxmt.estimators._mixins import align_features
 from coxmt.nn.attention import CrossAttentionCox
+from coxmt.nn.bags import BagStore
 
 __all__ = ["MultimodalCoxMT", "MultimodalCoxNnet", "read_gene_groups"]
-
-_RNA_SUFFIXES = ("_rnaseq",)
-
-
-def read_gene_groups(gene_groups: Any) -> dict[str, list[str]]:
-    """Gene groups as an ordered ``{group: [genes]}`` dict.
-
-    Parameters
-    ----------
-    gene_groups : str, path, DataFrame or mapping
-        A CSV/TSV file or DataFrame with columns ``group`` and ``gene`` (one row per
-        gene and group; case-insensitive column names), or a mapping.
-
-    Returns
-    -------
-    dict
-        Groups in order of first appearance, genes in file order (duplicates removed).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> read_gene_groups(pd.DataFrame({"group": ["a", "b", "a"], "gene": ["X", "Y", "Z"]}))
-    {'a': ['X', 'Z'], 'b': ['Y']}
-    """
-    if isinstance(gene_groups, Mapping):
-        return {str(k): list(dict.fromkeys(str(g) for g in v)) for k, v in gene_groups.items()}
-    if isinstance(gene_groups, str | os.PathLike):
-        path = os.fspath(gene_groups)
-        if not os.path.isfile(path):
-            raise ValueError(f"gene_groups file {path!r} does not exist")
-        sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ","
-        frame = pd.read_csv(path, sep=sep)
-    elif isinstance(gene_groups, pd.DataFrame):
-        frame = gene_groups
-    else:
-        raise ValueError(
-            "gene_groups must be None, a CSV/TSV path or DataFrame with columns 'group' and "
-            f"'gene', or a dict {{group: [genes]}}; got {type(gene_groups).__name__}"
-        )
-    cols = {str(c).strip().lower(): c for c in frame.columns}
-    missing = [c for c in ("group", "gene") if c not in cols]
-    if missing:
-        raise ValueError(
-            f"gene_groups needs the columns 'group' and 'gene' (one row per gene); missing "
-            f"{missing}, found {[str(c) for c in frame.columns]}"
-        )
-    sub = frame[[cols["group"], cols["gene"]]].dropna()
-    out: dict[str, list[str]] = {}
-    for g, gene in zip(sub.iloc[:, 0].astype(str), sub.iloc[:, 1].astype(str), strict=True):
-        genes = out.setdefault(g, [])
-        if gene not in genes:
-            genes.append(gene)
-    if not out:
-        raise ValueError("gene_groups holds no (group, gene) rows")
-    return out
-
-
-def _pad_index(groups: list[list[int]]) -> np.ndarray:
-    width = max(len(g) for g in groups)
-    out = np.full((len(groups), width), -1, dtype=np.int64)
-    for i, g in enumerate(groups):
-        out[i, : len(g)] = g
-    return out
 
 
 class _MultimodalEstimator(_BagCoxEstimator):
@@ -147,46 +80,21 @@ class _MultimodalEstimator(_BagCoxEstimator):
         return arr.astype(np.float32)
 
     def _gene_mapping(self) -> None:
-        p = int(self.n_features_in_)
-        names = getattr(self, "feature_names_in_", None)
-        self.n_genes_unmatched_ = 0
-        self.empty_gene_groups_: list[str] = []
-        if self.gene_groups is None:
-            k = min(int(self.n_rna_tokens), p)
-            chunks = [c.tolist() for c in np.array_split(np.arange(p), k)]
-            self.token_names_ = [f"chunk_{i}" for i in range(k)]
-        else:
-            if names is None:
-                raise ValueError(
-                    "gene_groups matches genes by column name: pass X_rna as a DataFrame whose "
-                    "columns are the gene names"
-                )
-            lookup: dict[str, int] = {}
-            for j, c in enumerate(names):
-                lookup.setdefault(str(c), j)
-            for j, c in enumerate(names):
-                for suffix in _RNA_SUFFIXES:
-                    if str(c).endswith(suffix):
-                        lookup.setdefault(str(c)[: -len(suffix)], j)
-            chunks, self.token_names_ = [], []
-            for group, genes in read_gene_groups(self.gene_groups).items():
-                cols = list(dict.fromkeys(lookup[g] for g in genes if g in lookup))
-                self.n_genes_unmatched_ += sum(g not in lookup for g in genes)
-                if cols:
-                    chunks.append(cols)
-                    self.token_names_.append(group)
-                else:
-                    self.empty_gene_groups_.append(group)
-            if not chunks:
-                raise ValueError(
-                    "no gene of gene_groups matches a column of X_rna (columns look like "
-                    f"{[str(n) for n in names[:3]]}); check the gene names"
-                )
+        tokens = gene_tokens(
+            int(self.n_features_in_),
+            getattr(self, "feature_names_in_", None),
+            int(self.n_rna_tokens),
+            self.gene_groups,
+        )
+        self.gene_index_ = tokens.index
+        self.token_names_ = tokens.names
+        self.n_genes_unmatched_ = tokens.n_genes_unmatched
+        self.empty_gene_groups_ = tokens.empty_groups
+        if self.gene_groups is not None:
             self._report(
-                f"{len(chunks)} gene-group tokens; {self.n_genes_unmatched_} listed genes not in "
-                f"X_rna; {len(self.empty_gene_groups_)} empty groups dropped"
+                f"{len(tokens.names)} gene-group tokens; {tokens.n_genes_unmatched} listed genes "
+                f"not in X_rna; {len(self.empty_gene_groups_)} empty groups dropped"
             )
-        self.gene_index_ = _pad_index(chunks)
 
     # -- hooks ------------------------------------------------------------------------------
     def _build_network(self) -> nn.Module:
@@ -251,9 +159,13 @@ class _MultimodalEstimator(_BagCoxEstimator):
             rna = self._prepare_rna(X_rna, rna_name)
         if store is None:
             store = self._bag_store(None, bag_name, n=rna.shape[0])
+        return self._paired(rna, store, name)
+
+    @staticmethod
+    def _paired(rna: np.ndarray, store: BagStore, name: str = "") -> _Cohort:
         if len(store) != rna.shape[0]:
             raise ValueError(
-                f"{rna_name} has {rna.shape[0]} rows but {bag_name} has {len(store)} entries; "
+                f"X_rna{name} has {rna.shape[0]} rows but bags{name} has {len(store)} entries; "
                 "pass one bag per row of X_rna, in the same order (None when a patient has no slide)"
             )
         return _Cohort(store, rna)
@@ -344,12 +256,8 @@ class _MultimodalEstimator(_BagCoxEstimator):
             raise ValueError(
                 "bags is required for fitting (use None entries for patients without slides)"
             )
-        store = self._bag_store(bags, "bags")
-        if len(store) != rna.shape[0]:
-            raise ValueError(
-                f"X_rna has {rna.shape[0]} rows but bags has {len(store)} entries; pass one bag per "
-                "row of X_rna, in the same order (None when a patient has no slide)"
-            )
+        cohort = self._paired(rna, self._bag_store(bags, "bags"))
+        store = cohort.bags
         if store.n_features is None:
             raise ValueError(
                 "no patient in bags has a slide; the multimodal model needs patch features"
@@ -362,7 +270,7 @@ class _MultimodalEstimator(_BagCoxEstimator):
         unl = None
         if self._semi_supervised and (X_rna_unlabeled is not None or bags_unlabeled is not None):
             unl = self._cohort(X_rna_unlabeled, bags_unlabeled, "_unlabeled")
-        return self._fit(_Cohort(store, rna), event, time, unl)
+        return self._fit(cohort, event, time, unl)
 
     def predict(self, X_rna: Any, bags: Any, return_attention: bool = False) -> Any:
         """Risk scores (higher = higher risk = shorter survival).

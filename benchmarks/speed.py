@@ -313,10 +313,9 @@ def section_fit(args: argparse.Namespace) -> list[dict[str, Any]]:
 def section_cv(args: argparse.Namespace) -> dict[str, Any]:
     from sklearn.preprocessing import StandardScaler
 
-    from coxmt import CoxMT
+    from coxmt import CoxMT, fit_many
     from coxmt.experiments import cross_validate, make_splits
     from coxmt.metrics import concordance_index
-    from coxmt.training import fit_many
 
     df = pd.read_csv(DATA)
     X = df.filter(regex="_rnaseq$").to_numpy(np.float64)

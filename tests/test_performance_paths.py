@@ -21,7 +21,7 @@ from coxmt.losses import (
     prepare_risk_sets,
     stack_risk_sets,
 )
-from coxmt.training import fit_many
+from coxmt import fit_many
 from coxmt.training.engine import ModelData, ModelSpec, train_stacked
 from coxmt.training.noise import (
     FirstLayer,
@@ -328,7 +328,12 @@ def test_diverging_training_raises(cv_data: dict) -> None:
 
 
 def test_gpu_check_dry_run(tmp_path: Path, tcga_dir: Path) -> None:
-    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1", "COXMT_TCGA_DIR": str(tcga_dir)}
+    env = {
+        **os.environ,
+        "OUT": str(tmp_path),
+        "OMP_NUM_THREADS": "1",
+        "COXMT_TCGA_DIR": str(tcga_dir),
+    }
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--dry-run"],
         cwd=REPO,

@@ -21,6 +21,7 @@ _LAZY = {
     "MultimodalCoxMT": "coxmt.estimators",
     "MultimodalCoxNnet": "coxmt.estimators",
     "WSICoxNnet": "coxmt.estimators",
+    "fit_many": "coxmt.model_selection",
     "load_model": "coxmt.io",
     "save_model": "coxmt.io",
     "make_target": "coxmt._validation",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,14 +17,30 @@ from sklearn.utils.validation import check_is_fitted
 
 from coxmt._validation import check_aligned_ids, check_survival_target
 from coxmt.baseline import BreslowBaseline
+from coxmt.data.streaming import (
+    ChunkedSource,
+    is_unlabeled_source,
+    open_unlabeled,
+    stream_batches,
+)
 from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
 from coxmt.nn.mlp import CoxMLP, check_architecture
+from coxmt.training.backends import BACKENDS, resolve_backend
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.engine import EngineResult, ModelData, ModelSpec, train_stacked
 from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.objectives import Objective
+from coxmt.training.seeding import batch_rng, init_mlp, training_stream, unlabeled_rng
 
-__all__ = ["PRECISIONS", "BaseCoxNetwork", "align_features", "compute_settings", "resolve_device"]
+__all__ = [
+    "PRECISIONS",
+    "BaseCoxNetwork",
+    "FitData",
+    "FitPlan",
+    "align_features",
+    "compute_settings",
+    "resolve_device",
+]
 
 PREDICT_CHUNK_ROWS = 65_536
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -67,7 +84,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-
 def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Trainer:
     """The :class:`Trainer` an estimator's hyperparameters describe.
 
@@ -85,14 +101,58 @@ def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Traine
         max_epochs=est.max_epochs,
         batch_size=est.batch_size,
         callbacks=callbacks,
-        rng=np.random.default_rng(seed),
+        rng=batch_rng(seed),
     )
 
-class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
-    """Base class: validation, the training loop, prediction, survival functions.
 
-    Subclasses implement :meth:`_build_objective` (what is optimised) and
-    :meth:`_default_hidden` (the default architecture).
+@dataclass
+class FitData:
+    """Validated inputs of a fit (see :meth:`BaseCoxNetwork._check_fit_data`).
+
+    ``X_unlabeled`` holds in-memory unlabeled rows; ``unlabeled_stream`` a source
+    streamed in mini-batches instead (at most one of them is set).
+    """
+
+    X: np.ndarray
+    event: np.ndarray
+    time: np.ndarray
+    X_unlabeled: np.ndarray | None = None
+    unlabeled_stream: Any = None
+
+
+@dataclass
+class FitPlan:
+    """How one model is trained (see :meth:`BaseCoxNetwork._plan_fit`).
+
+    ``train`` and ``val`` index the labeled rows the plan was made for;
+    ``stack_key`` is equal for models that the stacked backend can train together.
+    """
+
+    seed: int
+    train: np.ndarray
+    val: np.ndarray
+    backend: str
+    spec: ModelSpec
+    device: torch.device
+    hidden: tuple[int, ...]
+    precision: str
+    n_threads: int | None
+    mm_dtype: torch.dtype
+    stack_key: tuple[Any, ...]
+
+
+class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
+    """Base class: validation, the training backends, prediction, survival functions.
+
+    Subclasses implement :meth:`_build_objective` (what the ``"loop"`` backend
+    optimises), :meth:`_engine_spec` (the same settings for the ``"stacked"``
+    backend) and :meth:`_default_hidden` (the default architecture).
+
+    A fit runs in three steps, which :func:`coxmt.fit_many` shares:
+    :meth:`_check_fit_data` validates the inputs and sets ``n_features_in_`` /
+    ``feature_names_in_``; :meth:`_plan_fit` picks the seed, the early-stopping
+    split and the backend (:func:`coxmt.training.backends.resolve_backend`); the
+    backend trains, and :meth:`_finish_fit` stores the fitted state.
     """
 
     _save_name = "BaseCoxNetwork"
@@ -108,9 +168,9 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
     def _predictor(self, objective: Objective) -> torch.nn.Module:
         return next(iter(objective.eval_modules().values()))
 
-    def _engine_spec(self, seed: int) -> ModelSpec | None:
-        """Settings for the stacked full-batch engine; None trains with :class:`Trainer`."""
-        return None
+    def _engine_spec(self, seed: int) -> ModelSpec:
+        """Settings of the ``"stacked"`` backend (:func:`~coxmt.training.engine.train_stacked`)."""
+        raise NotImplementedError
 
     def _mm_dtype(self) -> torch.dtype:
         return torch.bfloat16 if self._precision() == "bf16" else torch.float32
@@ -145,6 +205,12 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         n_threads = getattr(self, "n_threads", None)
         if n_threads is not None and int(n_threads) < 1:
             raise ValueError(f"n_threads must be None or >= 1, got {n_threads}")
+        if self._backend() not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self._backend()!r}")
+
+    def _backend(self) -> str:
+        """The requested backend ("auto" for estimators without the parameter)."""
+        return str(getattr(self, "backend", "auto"))
 
     def _prepare_unlabeled(self, X_unlabeled: Any) -> tuple[np.ndarray | None, Any]:
         """``(in-memory unlabeled rows, None)`` or ``(None, source streamed in mini-batches)``.
@@ -154,8 +220,6 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         :class:`~coxmt.data.streaming.UnlabeledSource`) are opened as sources. Source
         columns are matched to the training features by name.
         """
-        from coxmt.data.streaming import ChunkedSource, is_unlabeled_source, open_unlabeled
-
         if X_unlabeled is None:
             return None, None
         batch = getattr(self, "unlabeled_batch_size", None)
@@ -195,16 +259,93 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
             return int(self.random_state.randint(2**31 - 1))
         return int(self.random_state)
 
+    # -- the steps of a fit (shared with coxmt.fit_many) --------------------------------
+    def _check_fit_data(self, X: Any, y: Any, X_unlabeled: Any = None) -> FitData:
+        """Validate the inputs of a fit; sets ``n_features_in_`` and ``feature_names_in_``.
+
+        Checks the hyperparameters, aligns a ``y`` DataFrame to ``X``'s index
+        (:func:`~coxmt._validation.check_aligned_ids`), checks the features, the
+        survival target and the unlabeled rows (matched to the features by name,
+        kept in memory or opened as a stream, see :meth:`_prepare_unlabeled`).
+        """
+        self._check_params()
+        y = check_aligned_ids(X, y)
+        Xa = self._prepare_X(X, fit=True)
+        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
+        Xu, stream = self._prepare_unlabeled(X_unlabeled)
+        check_architecture(self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout)
+        return FitData(Xa, event, time, Xu, stream)
+
+    def _plan_fit(self, event: np.ndarray) -> FitPlan:
+        """Seed, early-stopping split, backend and device of a fit on labeled rows with ``event``."""
+        device = resolve_device(self.device)
+        seed = self._seed()
+        tr_idx, val_idx = self._validation_split(event, seed)
+        backend = resolve_backend(
+            self._backend(),
+            batch_size=self.batch_size,
+            n_train=len(tr_idx),
+            unlabeled_batch_size=getattr(self, "unlabeled_batch_size", None),
+        )
+        hidden = self._hidden_sizes(int(self.n_features_in_))
+        precision = self._precision()
+        n_threads = getattr(self, "n_threads", None)
+        key = (type(self), hidden, self.activation, self.ties, str(device), precision, n_threads)
+        return FitPlan(
+            seed=seed,
+            train=tr_idx,
+            val=val_idx,
+            backend=backend,
+            spec=self._engine_spec(seed),
+            device=device,
+            hidden=hidden,
+            precision=precision,
+            n_threads=n_threads,
+            mm_dtype=self._mm_dtype(),
+            stack_key=key,
+        )
+
+    def _finish_fit(
+        self,
+        plan: FitPlan,
+        X: np.ndarray,
+        event: np.ndarray,
+        time: np.ndarray,
+        result: EngineResult | None = None,
+        k: int = 0,
+    ) -> None:
+        """Fitted state after training on ``(X, event, time)``.
+
+        ``result`` is the stacked backend's output (model ``k`` of it); without it
+        the ``"loop"`` backend has already set ``module_`` and the history.
+        """
+        self.device_ = plan.device
+        self.backend_ = plan.backend
+        if result is not None:
+            self.module_ = result.params[k].to_module(0, self.activation, self.dropout)
+            self.history_ = pd.DataFrame(result.history[k])
+            self.n_epochs_ = result.n_epochs[k]
+            self.best_epoch_ = result.best_epoch[k]
+        self.baseline_ = BreslowBaseline().fit(self._risk(X), event, time)
+        self.unique_times_ = self.baseline_.unique_times_
+
     # -- public API -------------------------------------------------------------------
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> BaseCoxNetwork:
         """Fit the network.
+
+        The backend follows ``backend``: with ``"auto"``, full-batch training
+        (``batch_size`` None or at least the training rows) with every unlabeled
+        row in memory (``unlabeled_batch_size`` None) runs on the ``"stacked"``
+        engine, anything else on the ``"loop"`` backend
+        (:mod:`coxmt.training.backends`); ``backend_`` records the one used.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             Features of the labeled patients (e.g. preprocessed gene expression).
         y : structured array, DataFrame (event, time) or pair (event, time)
-            Outcomes; event 1/True = death observed, 0/False = censored.
+            Outcomes; event 1/True = death observed, 0/False = censored. A DataFrame
+            whose index holds ``X``'s index values is aligned to ``X`` by index.
         X_unlabeled : array-like, DataFrame or out-of-core source, optional
             Patients without outcome (same features as ``X``, matched by name when
             both have names). Used by semi-supervised models; ignored by supervised
@@ -219,30 +360,20 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
-        y = check_aligned_ids(X, y)
-        Xa = self._prepare_X(X, fit=True)
-        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
-        Xu, stream = self._prepare_unlabeled(X_unlabeled)
-        self.device_ = resolve_device(self.device)
-        seed = self._seed()
-        tr_idx, val_idx = self._validation_split(event, seed)
-        check_architecture(self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout)
-        spec = self._engine_spec(seed)
-        with compute_settings(self.device_, self._precision(), getattr(self, "n_threads", None)):
-            if spec is not None and self._full_batch(len(tr_idx)) and stream is None:
-                self._fit_engine(spec, Xa, Xu, event, time, tr_idx, val_idx)
+        data = self._check_fit_data(X, y, X_unlabeled)
+        plan = self._plan_fit(data.event)
+        with compute_settings(plan.device, plan.precision, plan.n_threads):
+            result = None
+            if plan.backend == "stacked":
+                result = self._fit_stacked(plan, data)
             else:
-                self._fit_trainer(seed, Xa, Xu, event, time, tr_idx, val_idx, stream)
-        self._fit_baseline(Xa, event, time)
+                self._fit_loop(plan, data)
+        self._finish_fit(plan, data.X, data.event, data.time, result)
         return self
 
     def _precision(self) -> str:
         """The matmul precision in use ("fp32" for estimators without the parameter)."""
         return str(getattr(self, "precision", "fp32"))
-
-    def _full_batch(self, n_train: int) -> bool:
-        return self.batch_size is None or int(self.batch_size) >= n_train
 
     def _validation_split(self, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Training and early-stopping validation rows (stratified on events)."""
@@ -260,17 +391,6 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
             tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
         return tr_idx, val_idx
 
-    def _fit_baseline(self, Xa: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        self.baseline_ = BreslowBaseline().fit(self._risk(Xa), event, time)
-        self.unique_times_ = self.baseline_.unique_times_
-
-    def _set_engine_result(self, result: EngineResult, k: int) -> None:
-        """Fitted attributes from model ``k`` of a :func:`train_stacked` result."""
-        self.module_ = result.params[k].to_module(0, self.activation, self.dropout)
-        self.history_ = pd.DataFrame(result.history[k])
-        self.n_epochs_ = result.n_epochs[k]
-        self.best_epoch_ = result.best_epoch[k]
-
     def _progress(self) -> Any:
         if not self.verbose:
             return None
@@ -278,94 +398,72 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
 
         return tqdm(total=int(self.max_epochs), desc=type(self).__name__, leave=False)
 
-    def _fit_engine(
-        self,
-        spec: ModelSpec,
-        Xa: np.ndarray,
-        Xu: np.ndarray | None,
-        event: np.ndarray,
-        time: np.ndarray,
-        tr_idx: np.ndarray,
-        val_idx: np.ndarray,
-    ) -> None:
-        """Full-batch training with :func:`coxmt.training.engine.train_stacked`."""
-        dev = self.device_
-        x = Xa if Xu is None or not spec.mean_teacher else np.concatenate([Xa, Xu])
+    def _fit_stacked(self, plan: FitPlan, data: FitData) -> EngineResult:
+        """The ``"stacked"`` backend: :func:`coxmt.training.engine.train_stacked` on one model."""
+        dev = plan.device
+        Xa, Xu = data.X, data.X_unlabeled
+        x = Xa if Xu is None or not plan.spec.mean_teacher else np.concatenate([Xa, Xu])
         x_t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=dev)
-        n = Xa.shape[0]
-        data = ModelData(
-            labeled=tr_idx,
-            event=event[tr_idx],
-            time=time[tr_idx],
-            unlabeled=np.arange(n, x.shape[0], dtype=np.int64),
-            val=val_idx,
-            event_val=event[val_idx],
-            time_val=time[val_idx],
+        tr, val = plan.train, plan.val
+        model_data = ModelData(
+            labeled=tr,
+            event=data.event[tr],
+            time=data.time[tr],
+            unlabeled=np.arange(Xa.shape[0], x.shape[0], dtype=np.int64),
+            val=val,
+            event_val=data.event[val],
+            time_val=data.time[val],
         )
         bar = self._progress()
         try:
-            result = train_stacked(
+            return train_stacked(
                 x_t,
-                [spec],
-                [data],
-                hidden=self._hidden_sizes(Xa.shape[1]),
+                [plan.spec],
+                [model_data],
+                hidden=plan.hidden,
                 activation=self.activation,
                 ties=self.ties,
-                mm_dtype=self._mm_dtype(),
+                mm_dtype=plan.mm_dtype,
                 on_epoch=None if bar is None else (lambda e: bar.update(1)),
             )
         finally:
             if bar is not None:
                 bar.close()
-        self._set_engine_result(result, 0)
 
-    def _fit_trainer(
-        self,
-        seed: int,
-        Xa: np.ndarray,
-        Xu: np.ndarray | None,
-        event: np.ndarray,
-        time: np.ndarray,
-        tr_idx: np.ndarray,
-        val_idx: np.ndarray,
-        unlabeled: Any = None,
-    ) -> None:
-        """Training with the generic :class:`~coxmt.training.Trainer` (mini-batches).
+    def _fit_loop(self, plan: FitPlan, data: FitData) -> None:
+        """The ``"loop"`` backend: :class:`~coxmt.training.Trainer` (mini-batches, streams).
 
-        ``unlabeled``: a source whose shuffled mini-batches of ``unlabeled_batch_size``
-        rows (drawn with a generator seeded from ``seed``) join the steps one by one.
+        Same initial weights as the stacked backend; noise and dropout come from the
+        model's training stream (:mod:`coxmt.training.seeding`). A streamed unlabeled
+        source yields shuffled mini-batches of ``unlabeled_batch_size`` rows, one per step.
         """
-        dev = self.device_
-        dtype = torch.float32
+        dev = plan.device
+        Xa, event, time = data.X, data.event, data.time
+        tr_idx, val_idx = plan.train, plan.val
 
         def to_t(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
 
-        data = TrainingData(
+        tdata = TrainingData(
             x=to_t(Xa[tr_idx]),
             event=torch.as_tensor(event[tr_idx], device=dev),
             time=torch.as_tensor(time[tr_idx], dtype=torch.float64, device=dev),
-            x_unlabeled=None if Xu is None else to_t(Xu),
+            x_unlabeled=None if data.X_unlabeled is None else to_t(data.X_unlabeled),
         )
         if len(val_idx):
-            data.x_val = to_t(Xa[val_idx])
-            data.event_val = event[val_idx]
-            data.time_val = time[val_idx]
+            tdata.x_val = to_t(Xa[val_idx])
+            tdata.event_val = event[val_idx]
+            tdata.time_val = time[val_idx]
         batches = None
-        if unlabeled is not None:
-            from coxmt.data.streaming import stream_batches
-
-            rng_u = np.random.default_rng([seed, 2])  # independent of the labeled batches
+        if data.unlabeled_stream is not None:
             size = int(self.unlabeled_batch_size)
-            batches = stream_batches(unlabeled, size, rng_u)
-            data.unlabeled_stream = (to_t(b) for b in batches)
+            batches = stream_batches(data.unlabeled_stream, size, unlabeled_rng(plan.seed))
+            tdata.unlabeled_stream = (to_t(b) for b in batches)
 
-        devices = [dev.index or 0] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            module = CoxMLP(
-                Xa.shape[1], self._hidden_sizes(Xa.shape[1]), self.activation, self.dropout
-            ).to(dev)
+        with training_stream(plan.seed, dev):
+            module = init_mlp(
+                Xa.shape[1], plan.hidden, self.activation, self.dropout, plan.seed, dev
+            )
             objective = self._build_objective(module)
             optimizer = torch.optim.Adam(
                 objective.trainable().parameters(),
@@ -373,9 +471,9 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
                 weight_decay=self.weight_decay,
                 fused=dev.type in ("cpu", "cuda"),
             )
-            trainer = build_trainer(self, objective, optimizer, seed)
+            trainer = build_trainer(self, objective, optimizer, plan.seed)
             try:
-                trainer.fit(data)
+                trainer.fit(tdata)
             finally:
                 if batches is not None:
                     batches.close()  # stops the prefetching thread

@@ -30,7 +30,7 @@ class CoxMT(BaseCoxNetwork):
     wide as the input, the Gaussian input noise is drawn after that layer with the
     same distribution of values and gradients (:mod:`coxmt.training.noise`), and
     the teacher's first-layer pre-activations are the moving average of the
-    student's. :func:`coxmt.training.fit_many` trains several models (folds,
+    student's. :func:`coxmt.fit_many` trains several models (folds,
     seeds, settings) in one batched pass.
 
     Parameters
@@ -76,6 +76,16 @@ class CoxMT(BaseCoxNetwork):
     n_threads : int or None, default None
         CPU threads for fit and predict; None keeps the current setting.
     verbose : bool, default False
+        Show a progress bar.
+    backend : {"auto", "stacked", "loop"}, default "auto"
+        Training backend (:mod:`coxmt.training.backends`). ``"stacked"``: the fast
+        full-batch engine (:mod:`coxmt.training.engine`); ``"loop"``: the general
+        :class:`~coxmt.training.Trainer` (mini-batches, streamed unlabeled rows).
+        ``"auto"`` picks ``"stacked"`` when training is full-batch (``batch_size``
+        None or at least the number of training rows) and ``unlabeled_batch_size``
+        is None, else ``"loop"``. Asking for ``"stacked"`` where it cannot run
+        raises a ValueError. Both start from the same weights
+        for a given ``random_state``; the fitted ``backend_`` says which one ran.
 
     Examples
     --------
@@ -117,6 +127,7 @@ class CoxMT(BaseCoxNetwork):
         precision: str = "fp32",
         n_threads: int | None = None,
         verbose: bool = False,
+        backend: str = "auto",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -141,6 +152,7 @@ class CoxMT(BaseCoxNetwork):
         self.precision = precision
         self.n_threads = n_threads
         self.verbose = verbose
+        self.backend = backend
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -174,9 +186,7 @@ class CoxMT(BaseCoxNetwork):
             predict_with=self.predict_with,
         )
 
-    def _engine_spec(self, seed: int) -> ModelSpec | None:
-        if self.unlabeled_batch_size is not None:
-            return None  # streamed unlabeled mini-batches: the Trainer path
+    def _engine_spec(self, seed: int) -> ModelSpec:
         return ModelSpec(
             seed=seed,
             learning_rate=float(self.learning_rate),

@@ -18,7 +18,7 @@ class CoxNnet(BaseCoxNetwork):
     Trained on the Cox negative partial log-likelihood of the labeled patients
     only (censored patients enter through the risk sets; ``X_unlabeled`` is ignored).
     Full-batch training runs on the fast stacked path of
-    :mod:`coxmt.training.engine`; :func:`coxmt.training.fit_many` trains several
+    :mod:`coxmt.training.engine`; :func:`coxmt.fit_many` trains several
     models (folds, seeds, settings) in one batched pass.
 
     Parameters
@@ -55,6 +55,14 @@ class CoxNnet(BaseCoxNetwork):
         afterwards); None keeps the current setting.
     verbose : bool, default False
         Show a progress bar.
+    backend : {"auto", "stacked", "loop"}, default "auto"
+        Training backend (:mod:`coxmt.training.backends`). ``"stacked"``: the fast
+        full-batch engine (:mod:`coxmt.training.engine`); ``"loop"``: the general
+        :class:`~coxmt.training.Trainer` (mini-batches). ``"auto"`` picks
+        ``"stacked"`` when training is full-batch (``batch_size`` None or at least
+        the number of training rows), else ``"loop"``. Asking for ``"stacked"``
+        where it cannot run raises a ValueError. Both start from the same weights
+        for a given ``random_state``; the fitted ``backend_`` says which one ran.
 
     Examples
     --------
@@ -88,6 +96,7 @@ class CoxNnet(BaseCoxNetwork):
         precision: str = "fp32",
         n_threads: int | None = None,
         verbose: bool = False,
+        backend: str = "auto",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -105,6 +114,7 @@ class CoxNnet(BaseCoxNetwork):
         self.precision = precision
         self.n_threads = n_threads
         self.verbose = verbose
+        self.backend = backend
 
     def _default_hidden(self, n_features: int) -> tuple[int, ...]:
         return (self._default_width(n_features),)

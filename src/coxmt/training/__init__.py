@@ -1,6 +1,8 @@
-"""Training: the loop, its objectives (supervised Cox, Mean Teacher) and callbacks."""
+"""Training: the backends (general loop, stacked engine), objectives, Mean Teacher rules, callbacks.
 
-from coxmt.training.batched import fit_many
+``fit_many`` lives in :mod:`coxmt.model_selection` (also ``coxmt.fit_many``).
+"""
+
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.mean_teacher import MeanTeacherObjective, ema_update, sigmoid_rampup
@@ -16,6 +18,5 @@ __all__ = [
     "Trainer",
     "TrainingData",
     "ema_update",
-    "fit_many",
     "sigmoid_rampup",
 ]

@@ -28,13 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._base import build_trainer, resolve_device
+from coxmt.estimators._base import build_trainer, resolve_device, validation_split
 from coxmt.estimators._mixins import SavedModelMixin
 from coxmt.metrics import concordance_index
 from coxmt.nn.bags import BagStore, select_tokens
@@ -248,18 +247,9 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         dev = self.device_
         seed = self._seed()
 
-        tr_idx = np.arange(n_lab)
-        val_idx = np.array([], dtype=np.int64)
-        if self.early_stopping:
-            if event.sum() < 4:
-                raise ValueError(
-                    f"early_stopping needs at least 4 events to hold some out for validation, "
-                    f"got {int(event.sum())}; set early_stopping=False"
-                )
-            tr_idx, val_idx = train_test_split(
-                tr_idx, test_size=self.validation_fraction, stratify=event, random_state=seed
-            )
-            tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
+        tr_idx, val_idx = validation_split(
+            event, self.early_stopping, self.validation_fraction, seed
+        )
         unl_idx = np.arange(n_lab, n_lab + n_unl)
 
         def idx_t(a: np.ndarray) -> torch.Tensor:

@@ -216,6 +216,13 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
     def _forwards(
         self, cohort: _Cohort, token_rng: np.random.Generator, device: torch.device
     ) -> tuple[Forward, Forward]:
+        """Training and evaluation forward passes mapping patient indices to risks.
+
+        The training forward draws a fresh random token subset for each call (so the
+        student and the teacher see independent subsets) and has the network add
+        Gaussian noise ``noise_std`` to the standardised inputs; the evaluation
+        forward uses the deterministic subsets, no noise, in chunks of patients.
+        """
         noise = float(getattr(self, "noise_std", 0.0))
         chunk = int(self.batch_size or 64)
 

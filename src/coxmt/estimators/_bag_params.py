@@ -3,9 +3,8 @@
 Each group is a dataclass whose generated ``__init__`` only stores the values,
 as scikit-learn requires (``repr=False, eq=False`` keep scikit-learn's repr and
 identity equality); an estimator, itself such a dataclass, combines the groups
-it takes. Dataclass
-fields follow the reverse of the method resolution order, so an estimator lists
-its groups last-first: ``class E(_RuntimeParams, _MeanTeacherParams,
+it takes. Dataclass fields follow the reverse of the method resolution order, so
+an estimator lists its groups last-first: ``class E(_RuntimeParams, _MeanTeacherParams,
 _BagTrainingParams, _NetworkParams, Base)`` takes the network parameters first
 and ``random_state, device, verbose`` last. Each group's numpydoc fragment sits
 beside it, for the estimators' docstrings.
@@ -89,7 +88,8 @@ _BAG_TRAINING_DOC = """
         ``max_tokens`` evenly spaced patches at evaluation (None = all patches).
     standardize_features : bool, default True
         Standardise patch features with the training patches' mean and standard
-        deviation (saved with the model). RNA-seq is used as given: scale it first.
+        deviation (saved with the model). RNA-seq (multimodal models) is used as
+        given: scale it first.
     learning_rate : float, default 1e-3
     weight_decay : float, default 1e-4
     max_epochs : int, default 50

@@ -176,9 +176,12 @@ def test_consistency_sets_train(consistency_on: str, data: tuple) -> None:
 
 def test_early_stopping_restores_best(data: tuple) -> None:
     X, y = data
-    model = CoxMT(early_stopping=True, n_iter_no_change=5, max_epochs=200, **{
-        k: v for k, v in FAST.items() if k != "max_epochs"
-    }).fit(X, y)
+    model = CoxMT(
+        early_stopping=True,
+        n_iter_no_change=5,
+        max_epochs=200,
+        **{k: v for k, v in FAST.items() if k != "max_epochs"},
+    ).fit(X, y)
     assert model.n_epochs_ < 200
     assert model.best_epoch_ is not None
     hist = model.history_
@@ -202,10 +205,15 @@ def test_mini_batches(cls: type, data: tuple) -> None:
         pytest.param({"activation": "swish"}, "unknown activation 'swish'", id="activation"),
         pytest.param({"noise_std": -1}, "noise_std must be >= 0", id="noise"),
         pytest.param({"ema_decay": 1.0}, r"ema_decay must be in \[0, 1\)", id="ema"),
-        pytest.param({"consistency_on": "censored"}, "consistency_on must be one of", id="cons-set"),
+        pytest.param(
+            {"consistency_on": "censored"}, "consistency_on must be one of", id="cons-set"
+        ),
         pytest.param({"predict_with": "both"}, "predict_with must be", id="predict-with"),
-        pytest.param({"device": "cuda:7"} if not torch.cuda.is_available() else {"ties": "x"},
-                     "no CUDA device|ties must be", id="no-cuda"),
+        pytest.param(
+            {"device": "cuda:7"} if not torch.cuda.is_available() else {"ties": "x"},
+            "no CUDA device|ties must be",
+            id="no-cuda",
+        ),
     ],
 )
 def test_bad_hyperparameters(params: dict, message: str, data: tuple) -> None:
@@ -218,12 +226,24 @@ def test_bad_hyperparameters(params: dict, message: str, data: tuple) -> None:
     ("mutate", "message"),
     [
         pytest.param(lambda X, e, t: (X, e * 0, t), "all samples are censored", id="all-censored"),
-        pytest.param(lambda X, e, t: (X[:-1], e, t), "X has 149 rows but the survival target has 150", id="length"),
-        pytest.param(lambda X, e, t: (np.where(np.arange(150)[:, None] == 7, np.nan, X), e, t),
-                     r"X contains NaN values at rows \[7\]", id="nan-X"),
-        pytest.param(lambda X, e, t: (X, e, np.where(np.arange(150) == 3, -1.0, t)),
-                     r"time contains negative values at rows \[3\]", id="neg-time"),
-        pytest.param(lambda X, e, t: (X[:1], e[:1], t[:1]), "need at least 2 samples", id="one-sample"),
+        pytest.param(
+            lambda X, e, t: (X[:-1], e, t),
+            "X has 149 rows but the survival target has 150",
+            id="length",
+        ),
+        pytest.param(
+            lambda X, e, t: (np.where(np.arange(150)[:, None] == 7, np.nan, X), e, t),
+            r"X contains NaN values at rows \[7\]",
+            id="nan-X",
+        ),
+        pytest.param(
+            lambda X, e, t: (X, e, np.where(np.arange(150) == 3, -1.0, t)),
+            r"time contains negative values at rows \[3\]",
+            id="neg-time",
+        ),
+        pytest.param(
+            lambda X, e, t: (X[:1], e[:1], t[:1]), "need at least 2 samples", id="one-sample"
+        ),
         pytest.param(lambda X, e, t: (X[:, :0], e, t), "X has zero columns", id="no-columns"),
     ],
 )
@@ -236,7 +256,9 @@ def test_bad_inputs(mutate, message: str, data: tuple) -> None:
 
 def test_unlabeled_with_wrong_width(data: tuple) -> None:
     X, y = data
-    with pytest.raises(ValueError, match="X_unlabeled has 3 features but the model was fitted with 6"):
+    with pytest.raises(
+        ValueError, match="X_unlabeled has 3 features but the model was fitted with 6"
+    ):
         CoxMT(max_epochs=2).fit(X, y, X_unlabeled=X[:, :3])
 
 

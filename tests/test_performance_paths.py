@@ -9,19 +9,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import StratifiedKFold
 
 import coxmt.losses as losses_mod
-from coxmt import CoxMT, CoxNnet
+from coxmt import CoxMT, CoxNnet, fit_many
 from coxmt.losses import (
     neg_partial_log_likelihood,
     neg_partial_log_likelihood_prepared,
     prepare_risk_sets,
     stack_risk_sets,
 )
-from coxmt import fit_many
 from coxmt.training.engine import ModelData, ModelSpec, train_stacked
 from coxmt.training.noise import (
     FirstLayer,
@@ -292,6 +292,7 @@ def test_fit_many_falls_back_for_mini_batches(cv_data: dict) -> None:
     X, y, folds = cv_data["X"], cv_data["y"], cv_data["folds"]
     ests = fit_many([_make(CoxNnet, 0, batch_size=32), _make(CoxNnet, 1)], X, y, folds[:2])
     assert all(e.n_epochs_ == 40 for e in ests)
+    assert [e.backend_ for e in ests] == ["loop", "stacked"]
     with pytest.raises(ValueError, match="train_rows"):
         fit_many([_make(CoxNnet, 0)], X, y, folds[:2])
 
@@ -363,3 +364,19 @@ def test_gpu_loss_matches_cpu() -> None:
     cpu = neg_partial_log_likelihood(risk.detach(), event, time)
     gpu = neg_partial_log_likelihood(risk.detach().cuda(), event.cuda(), time.cuda())
     assert float(gpu) == pytest.approx(float(cpu), rel=1e-9)
+
+
+def test_fit_many_aligns_y_and_features_like_fit(cv_data: dict) -> None:
+    """fit_many validates through the estimators' own fit checks: a y DataFrame in
+    another order is aligned to X by index; feature names are recorded."""
+    X_arr, (event, time), folds = cv_data["X"], cv_data["y"], cv_data["folds"]
+    ids = [f"p{i}" for i in range(len(X_arr))]
+    X = pd.DataFrame(X_arr, index=ids, columns=[f"g{j}" for j in range(X_arr.shape[1])])
+    y = pd.DataFrame({"event": event, "time": time}, index=ids)
+    shuffled = y.iloc[np.random.default_rng(0).permutation(len(y))]
+    a = fit_many([_make(CoxNnet, 0)], X, y, folds[:1])[0]
+    b = fit_many([_make(CoxNnet, 0)], X, shuffled, folds[:1])[0]
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert list(b.feature_names_in_) == list(X.columns) and b.n_features_in_ == X.shape[1]
+    with pytest.raises(ValueError, match="different patients"):
+        fit_many([_make(CoxNnet, 0)], X, shuffled.rename(index={"p0": "zz"}), folds[:1])

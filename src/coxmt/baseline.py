@@ -59,7 +59,9 @@ class BreslowBaseline:
     def _h0(self, times: Any) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "unique_times_"):
             raise RuntimeError("BreslowBaseline is not fitted; call fit first")
-        tt = np.asarray(self.unique_times_ if times is None else times, dtype=np.float64).reshape(-1)
+        tt = np.asarray(self.unique_times_ if times is None else times, dtype=np.float64).reshape(
+            -1
+        )
         if not np.isfinite(tt).all():
             raise ValueError("times must be finite")
         idx = np.searchsorted(self.unique_times_, tt, side="right")

@@ -81,6 +81,25 @@ def compute_settings(
             torch.set_float32_matmul_precision(old_precision)
 
 
+def validation_split(
+    event: np.ndarray, early_stopping: bool, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and early-stopping validation rows, stratified on events (no hold-out without it)."""
+    tr_idx = np.arange(len(event))
+    val_idx = np.array([], dtype=np.int64)
+    if early_stopping:
+        if event.sum() < 4:
+            raise ValueError(
+                f"early_stopping needs at least 4 events to hold some out for validation, "
+                f"got {int(event.sum())}; set early_stopping=False"
+            )
+        tr_idx, val_idx = train_test_split(
+            tr_idx, test_size=validation_fraction, stratify=event, random_state=seed
+        )
+        tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
+    return tr_idx, val_idx
+
+
 def build_trainer(est: Any, objective: Any, optimizer: Any, seed: int) -> Trainer:
     """The :class:`Trainer` an estimator's hyperparameters describe.
 
@@ -380,19 +399,7 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
 
     def _validation_split(self, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Training and early-stopping validation rows (stratified on events)."""
-        tr_idx = np.arange(len(event))
-        val_idx = np.array([], dtype=np.int64)
-        if self.early_stopping:
-            if event.sum() < 4:
-                raise ValueError(
-                    f"early_stopping needs at least 4 events to hold some out for validation, "
-                    f"got {int(event.sum())}; set early_stopping=False"
-                )
-            tr_idx, val_idx = train_test_split(
-                tr_idx, test_size=self.validation_fraction, stratify=event, random_state=seed
-            )
-            tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
-        return tr_idx, val_idx
+        return validation_split(event, self.early_stopping, self.validation_fraction, seed)
 
     def _progress(self) -> Any:
         if not self.verbose:

@@ -10,14 +10,9 @@ the pooled results are concatenated and mapped to a risk.
 Gene-to-token mapping
 ---------------------
 By default the RNA columns, in their order, are split into ``n_rna_tokens``
-contiguous chunks of (almost) equal size (``numpy.array_split``). With
-``gene_groups`` (a CSV/TSV file or DataFrame with columns ``group`` and
-``gene``, or a dict ``{group: [genes]}``), every group becomes one token,
-in order of first appearance; a gene matches an RNA column of the same name or
-named ``<gene>_rnaseq``. Genes without a column are counted in
-``n_genes_unmatched_``; groups left without any gene are dropped (listed in
-``empty_gene_groups_``). The mapping (``gene_index_``, ``token_names_``) is
-saved with the model.
+contiguous chunks; with ``gene_groups`` every gene group becomes one token
+(see :mod:`coxmt.estimators._gene_tokens`). The mapping (``gene_index_``,
+``token_names_``) is saved with the model.
 
 Missing modalities
 ------------------
@@ -31,7 +26,7 @@ dropped. A row with only *some* NaN genes is refused (impute it first).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,80 +35,27 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coxmt._validation import check_features, format_rows, unwrap_unlabeled
-from coxmt.estimators._base import align_features
-from coxmt.estimators.wsi import _BagCoxEstimator, _Cohort
+from coxmt.estimators._bag_base import _BagCoxEstimator, _Cohort
+from coxmt.estimators._bag_params import (
+    _BAG_TRAINING_DOC,
+    _MEAN_TEACHER_DOC,
+    _MULTIMODAL_NETWORK_DOC,
+    _RUNTIME_DOC,
+    _BagTrainingParams,
+    _MeanTeacherParams,
+    _MultimodalNetworkParams,
+    _RuntimeParams,
+)
+from coxmt.estimators._gene_tokens import gene_tokens, read_gene_groups
+from coxmt.estimators._mixins import align_features
 from coxmt.nn.attention import CrossAttentionCox
+from coxmt.nn.bags import BagStore
 
 __all__ = ["MultimodalCoxMT", "MultimodalCoxNnet", "read_gene_groups"]
 
-_RNA_SUFFIXES = ("_rnaseq",)
 
-
-def read_gene_groups(gene_groups: Any) -> dict[str, list[str]]:
-    """Gene groups as an ordered ``{group: [genes]}`` dict.
-
-    Parameters
-    ----------
-    gene_groups : str, path, DataFrame or mapping
-        A CSV/TSV file or DataFrame with columns ``group`` and ``gene`` (one row per
-        gene and group; case-insensitive column names), or a mapping.
-
-    Returns
-    -------
-    dict
-        Groups in order of first appearance, genes in file order (duplicates removed).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> read_gene_groups(pd.DataFrame({"group": ["a", "b", "a"], "gene": ["X", "Y", "Z"]}))
-    {'a': ['X', 'Z'], 'b': ['Y']}
-    """
-    if isinstance(gene_groups, Mapping):
-        return {str(k): list(dict.fromkeys(str(g) for g in v)) for k, v in gene_groups.items()}
-    if isinstance(gene_groups, str | os.PathLike):
-        path = os.fspath(gene_groups)
-        if not os.path.isfile(path):
-            raise ValueError(f"gene_groups file {path!r} does not exist")
-        sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ","
-        frame = pd.read_csv(path, sep=sep)
-    elif isinstance(gene_groups, pd.DataFrame):
-        frame = gene_groups
-    else:
-        raise ValueError(
-            "gene_groups must be None, a CSV/TSV path or DataFrame with columns 'group' and "
-            f"'gene', or a dict {{group: [genes]}}; got {type(gene_groups).__name__}"
-        )
-    cols = {str(c).strip().lower(): c for c in frame.columns}
-    missing = [c for c in ("group", "gene") if c not in cols]
-    if missing:
-        raise ValueError(
-            f"gene_groups needs the columns 'group' and 'gene' (one row per gene); missing "
-            f"{missing}, found {[str(c) for c in frame.columns]}"
-        )
-    sub = frame[[cols["group"], cols["gene"]]].dropna()
-    out: dict[str, list[str]] = {}
-    for g, gene in zip(sub.iloc[:, 0].astype(str), sub.iloc[:, 1].astype(str), strict=True):
-        genes = out.setdefault(g, [])
-        if gene not in genes:
-            genes.append(gene)
-    if not out:
-        raise ValueError("gene_groups holds no (group, gene) rows")
-    return out
-
-
-def _pad_index(groups: list[list[int]]) -> np.ndarray:
-    width = max(len(g) for g in groups)
-    out = np.full((len(groups), width), -1, dtype=np.int64)
-    for i, g in enumerate(groups):
-        out[i, : len(g)] = g
-    return out
-
-
-class _MultimodalMixin(_BagCoxEstimator):
+class _MultimodalEstimator(_BagCoxEstimator):
     """RNA + slides: input checks, gene mapping, the cross-attention network."""
-
-    _model_kind = "multimodal"
 
     # -- RNA input ------------------------------------------------------------------------
     def _prepare_rna(self, X: Any, name: str, *, fit: bool = False) -> np.ndarray:
@@ -125,6 +67,7 @@ class _MultimodalMixin(_BagCoxEstimator):
             arr = check_features(X, name=name, allow_nan=True)
             self.n_features_in_ = arr.shape[1]
         else:
+            check_is_fitted(self, "n_features_in_")  # set first thing in fit
             names = getattr(self, "feature_names_in_", None)
             X = align_features(X, None if names is None else list(names), name=name)
             arr = check_features(X, name=name, allow_nan=True, n_features=self.n_features_in_)
@@ -139,49 +82,24 @@ class _MultimodalMixin(_BagCoxEstimator):
         return arr.astype(np.float32)
 
     def _gene_mapping(self) -> None:
-        p = int(self.n_features_in_)
-        names = getattr(self, "feature_names_in_", None)
-        self.n_genes_unmatched_ = 0
-        self.empty_gene_groups_: list[str] = []
-        if self.gene_groups is None:
-            k = min(int(self.n_rna_tokens), p)
-            chunks = [c.tolist() for c in np.array_split(np.arange(p), k)]
-            self.token_names_ = [f"chunk_{i}" for i in range(k)]
-        else:
-            if names is None:
-                raise ValueError(
-                    "gene_groups matches genes by column name: pass X_rna as a DataFrame whose "
-                    "columns are the gene names"
-                )
-            lookup: dict[str, int] = {}
-            for j, c in enumerate(names):
-                lookup.setdefault(str(c), j)
-            for j, c in enumerate(names):
-                for suffix in _RNA_SUFFIXES:
-                    if str(c).endswith(suffix):
-                        lookup.setdefault(str(c)[: -len(suffix)], j)
-            chunks, self.token_names_ = [], []
-            for group, genes in read_gene_groups(self.gene_groups).items():
-                cols = list(dict.fromkeys(lookup[g] for g in genes if g in lookup))
-                self.n_genes_unmatched_ += sum(g not in lookup for g in genes)
-                if cols:
-                    chunks.append(cols)
-                    self.token_names_.append(group)
-                else:
-                    self.empty_gene_groups_.append(group)
-            if not chunks:
-                raise ValueError(
-                    "no gene of gene_groups matches a column of X_rna (columns look like "
-                    f"{[str(n) for n in names[:3]]}); check the gene names"
-                )
+        tokens = gene_tokens(
+            int(self.n_features_in_),
+            getattr(self, "feature_names_in_", None),
+            int(self.n_rna_tokens),
+            self.gene_groups,
+        )
+        self.gene_index_ = tokens.index
+        self.token_names_ = tokens.names
+        self.n_genes_unmatched_ = tokens.n_genes_unmatched
+        self.empty_gene_groups_ = tokens.empty_groups
+        if self.gene_groups is not None:
             self._report(
-                f"{len(chunks)} gene-group tokens; {self.n_genes_unmatched_} listed genes not in "
-                f"X_rna; {len(self.empty_gene_groups_)} empty groups dropped"
+                f"{len(tokens.names)} gene-group tokens; {tokens.n_genes_unmatched} listed genes "
+                f"not in X_rna; {len(self.empty_gene_groups_)} empty groups dropped"
             )
-        self.gene_index_ = _pad_index(chunks)
 
     # -- hooks ------------------------------------------------------------------------------
-    def _build_network(self, cohort: _Cohort | None = None) -> nn.Module:
+    def _build_network(self) -> nn.Module:
         return CrossAttentionCox(
             self.gene_index_,
             int(self.n_features_in_),
@@ -243,9 +161,13 @@ class _MultimodalMixin(_BagCoxEstimator):
             rna = self._prepare_rna(X_rna, rna_name)
         if store is None:
             store = self._bag_store(None, bag_name, n=rna.shape[0])
+        return self._paired(rna, store, name)
+
+    @staticmethod
+    def _paired(rna: np.ndarray, store: BagStore, name: str = "") -> _Cohort:
         if len(store) != rna.shape[0]:
             raise ValueError(
-                f"{rna_name} has {rna.shape[0]} rows but {bag_name} has {len(store)} entries; "
+                f"X_rna{name} has {rna.shape[0]} rows but bags{name} has {len(store)} entries; "
                 "pass one bag per row of X_rna, in the same order (None when a patient has no slide)"
             )
         return _Cohort(store, rna)
@@ -338,12 +260,8 @@ class _MultimodalMixin(_BagCoxEstimator):
             raise ValueError(
                 "bags is required for fitting (use None entries for patients without slides)"
             )
-        store = self._bag_store(bags, "bags")
-        if len(store) != rna.shape[0]:
-            raise ValueError(
-                f"X_rna has {rna.shape[0]} rows but bags has {len(store)} entries; pass one bag per "
-                "row of X_rna, in the same order (None when a patient has no slide)"
-            )
+        cohort = self._paired(rna, self._bag_store(bags, "bags"))
+        store = cohort.bags
         if store.n_features is None:
             raise ValueError(
                 "no patient in bags has a slide; the multimodal model needs patch features"
@@ -356,7 +274,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         unl = None
         if self._semi_supervised and (X_rna_unlabeled is not None or bags_unlabeled is not None):
             unl = self._cohort(X_rna_unlabeled, bags_unlabeled, "_unlabeled")
-        return self._fit(_Cohort(store, rna), event, time, unl)
+        return self._fit(cohort, event, time, unl)
 
     def predict(self, X_rna: Any, bags: Any, return_attention: bool = False) -> Any:
         """Risk scores (higher = higher risk = shorter survival).
@@ -365,11 +283,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         patients. With ``return_attention=True`` returns ``(risk, attention)``
         (see :meth:`attention`).
         """
-        check_is_fitted(self, "module_")
-        risk, att = self._predict_cohort(
-            self._cohort(X_rna, bags), return_attention=return_attention
-        )
-        return (risk, att) if return_attention else risk
+        return self._predict(self._cohort(X_rna, bags), return_attention)
 
     def attention(
         self, X_rna: Any, bags: Any, *, all_patches: bool = False
@@ -385,11 +299,7 @@ class _MultimodalMixin(_BagCoxEstimator):
         Token names are in ``token_names_``. ``all_patches=True`` uses every
         patch instead of the ``max_tokens`` subset (for heatmaps).
         """
-        check_is_fitted(self, "module_")
-        _, att = self._predict_cohort(
-            self._cohort(X_rna, bags), return_attention=True, all_patches=all_patches
-        )
-        return att or []
+        return self._attention(self._cohort(X_rna, bags), all_patches)
 
     def score(self, X_rna: Any, bags: Any, y: Any) -> float:
         """Harrell's concordance index of :meth:`predict` on ``(X_rna, bags, y)``."""
@@ -397,60 +307,15 @@ class _MultimodalMixin(_BagCoxEstimator):
 
     def predict_cumulative_hazard(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
         """Cumulative hazard (n_patients, n_times) from the Breslow baseline."""
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(X_rna, bags), times)
+        return self._cumulative_hazard(self._cohort(X_rna, bags), times)
 
     def predict_survival_function(self, X_rna: Any, bags: Any, times: Any = None) -> np.ndarray:
         """Survival probabilities (n_patients, n_times), non-increasing in time.
 
         ``times=None`` evaluates at the training event times ``unique_times_``.
         """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(X_rna, bags), times)
+        return self._survival(self._cohort(X_rna, bags), times)
 
-
-_MM_PARAMS_DOC = """
-    n_rna_tokens : int, default 32
-        RNA tokens with the default mapping (equal contiguous chunks of the columns);
-        ignored when ``gene_groups`` is given (one token per group).
-    gene_groups : str, path, DataFrame, dict or None, default None
-        Gene signatures (columns ``group``, ``gene``) defining the RNA tokens; see
-        the module documentation. Needs ``X_rna`` as a DataFrame.
-    model_dim : int, default 256
-        Token dimension of both modalities.
-    n_heads : int, default 4
-        Heads of each multi-head attention unit (``model_dim`` must be divisible by it).
-    hidden_dim : int, default 64
-        Hidden layer of the Cox head (0 = linear head).
-    dropout : float, default 0.25
-        In the embeddings, the attention units and the head.
-    pooling : {"attention", "mean"}, default "attention"
-        Pooling of each modality's tokens: gated attention (Ilse et al., 2018) or the
-        mean over valid tokens. Attention suits slides whose prognostic signal sits
-        in a minority of patches.
-    max_tokens : int or None, default 128
-        Patches per patient: a random subset redrawn at every training step, the
-        ``max_tokens`` evenly spaced patches at evaluation (None = all patches).
-    standardize_features : bool, default True
-        Standardise patch features with the training patches' mean and standard
-        deviation (saved with the model). RNA-seq is used as given: scale it first.
-    learning_rate : float, default 1e-3
-    weight_decay : float, default 1e-4
-    max_epochs : int, default 50
-    batch_size : int or None, default 64
-        Patients per step in event-balanced mini-batches; the Cox loss is over the
-        batch's risk set. None = all patients in every step.
-    early_stopping : bool, default False
-    validation_fraction : float, default 0.2
-    n_iter_no_change : int, default 10
-    ties : {"efron", "breslow"}, default "efron\""""
-
-_MM_RUNTIME_DOC = """
-    random_state : int or None, default None
-        Seeds weights, token subsets, noise and batches (reproducible on CPU).
-    device : str, default "auto"
-    verbose : bool, default False
-        Progress bar and summary lines (missing modalities, gene groups)."""
 
 _MM_ATTRIBUTES_DOC = """
     Attributes
@@ -468,7 +333,14 @@ _MM_ATTRIBUTES_DOC = """
     history_ : pandas.DataFrame"""
 
 
-class MultimodalCoxMT(_MultimodalMixin):
+@dataclass(repr=False, eq=False)
+class MultimodalCoxMT(
+    _RuntimeParams,
+    _MeanTeacherParams,
+    _BagTrainingParams,
+    _MultimodalNetworkParams,
+    _MultimodalEstimator,
+):
     __doc__ = f"""Multimodal Cox-MT: RNA-seq + slides in cross-attention, trained with Mean Teacher.
 
     The student sees Gaussian noise (``noise_std``) on the RNA input and on the
@@ -478,13 +350,7 @@ class MultimodalCoxMT(_MultimodalMixin):
     The supervised counterpart is :class:`MultimodalCoxNnet`.
 
     Parameters
-    ----------{_MM_PARAMS_DOC}
-    noise_std : float, default 0.1
-    ema_decay : float, default 0.99
-    consistency_weight : float, default 1.0
-    rampup_epochs : int, default 10
-    consistency_on : {{"censored+unlabeled", "unlabeled", "all"}}, default "censored+unlabeled"
-    predict_with : {{"teacher", "student"}}, default "teacher"{_MM_RUNTIME_DOC}
+    ----------{_MULTIMODAL_NETWORK_DOC}{_BAG_TRAINING_DOC}{_MEAN_TEACHER_DOC}{_RUNTIME_DOC}
 {_MM_ATTRIBUTES_DOC}
 
     Examples
@@ -502,66 +368,11 @@ class MultimodalCoxMT(_MultimodalMixin):
     (1, 1, True)
     """
 
-    _semi_supervised = True
 
-    def __init__(
-        self,
-        n_rna_tokens: int = 32,
-        gene_groups: Any = None,
-        model_dim: int = 256,
-        n_heads: int = 4,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        pooling: str = "attention",
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        noise_std: float = 0.1,
-        ema_decay: float = 0.99,
-        consistency_weight: float = 1.0,
-        rampup_epochs: int = 10,
-        consistency_on: str = "censored+unlabeled",
-        predict_with: str = "teacher",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.n_rna_tokens = n_rna_tokens
-        self.gene_groups = gene_groups
-        self.model_dim = model_dim
-        self.n_heads = n_heads
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.pooling = pooling
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.noise_std = noise_std
-        self.ema_decay = ema_decay
-        self.consistency_weight = consistency_weight
-        self.rampup_epochs = rampup_epochs
-        self.consistency_on = consistency_on
-        self.predict_with = predict_with
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-
-
-class MultimodalCoxNnet(_MultimodalMixin):
+@dataclass(repr=False, eq=False)
+class MultimodalCoxNnet(
+    _RuntimeParams, _BagTrainingParams, _MultimodalNetworkParams, _MultimodalEstimator
+):
     __doc__ = f"""Supervised multimodal Cox network (the counterpart of :class:`MultimodalCoxMT`).
 
     Same network, token sampling and training loop, trained on the Cox partial
@@ -569,7 +380,7 @@ class MultimodalCoxNnet(_MultimodalMixin):
     and random token subsets only). Unlabeled patients are ignored.
 
     Parameters
-    ----------{_MM_PARAMS_DOC}{_MM_RUNTIME_DOC}
+    ----------{_MULTIMODAL_NETWORK_DOC}{_BAG_TRAINING_DOC}{_RUNTIME_DOC}
 {_MM_ATTRIBUTES_DOC}
 
     Examples
@@ -585,47 +396,3 @@ class MultimodalCoxNnet(_MultimodalMixin):
     >>> model.gene_index_.shape
     (4, 3)
     """
-
-    def __init__(
-        self,
-        n_rna_tokens: int = 32,
-        gene_groups: Any = None,
-        model_dim: int = 256,
-        n_heads: int = 4,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        pooling: str = "attention",
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.n_rna_tokens = n_rna_tokens
-        self.gene_groups = gene_groups
-        self.model_dim = model_dim
-        self.n_heads = n_heads
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.pooling = pooling
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose

@@ -5,554 +5,40 @@ Both estimators take ``bags``, a list with one entry per patient (see
 a CLAM/TRIDENT feature-file path, a list of those (several slides), or None when
 the patient has no slide. The network (:class:`coxmt.nn.attention.AttentionMILCox`)
 embeds at most ``max_tokens`` patches per patient, pools them with gated
-attention (Ilse et al., 2018) and ends in a bias-free Cox output.
-
-Training uses mini-batches of patients (``batch_size``, event-balanced so that
-every batch holds deaths, as :func:`coxmt.training.loop.event_balanced_batches`);
-the Cox partial likelihood of a step is therefore over the risk set *within the
-batch*, the usual approximation for networks that cannot see the whole cohort in
-one pass. ``batch_size=None`` trains on all patients at once.
-
-The machinery shared with :class:`coxmt.estimators.multimodal.MultimodalCoxMT`
-lives here (``_BagCoxEstimator``): training through :class:`coxmt.training.Trainer`
-with patient indices as its data, Mean Teacher by composition
-(:func:`~coxmt.training.ema_update`, :func:`~coxmt.training.sigmoid_rampup`,
-:func:`~coxmt.losses.consistency_loss`), the Breslow baseline, saving.
+attention (Ilse et al., 2018) and ends in a bias-free Cox output. Fitting,
+prediction and saving are shared with the multimodal models
+(:mod:`coxmt.estimators._bag_base`).
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import logging
-import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
-from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from coxmt._random import draw_seed
-from coxmt._validation import check_survival_target, unwrap_unlabeled
-from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._base import build_trainer, resolve_device
-from coxmt.estimators._mixins import SavedModelMixin
-from coxmt.io import jsonable as _jsonable
-from coxmt.losses import consistency_loss, neg_partial_log_likelihood
-from coxmt.metrics import concordance_index
+from coxmt._validation import unwrap_unlabeled
+from coxmt.estimators._bag_base import _BagCoxEstimator, _Cohort
+from coxmt.estimators._bag_params import (
+    _BAG_TRAINING_DOC,
+    _MEAN_TEACHER_DOC,
+    _RUNTIME_DOC,
+    _WSI_NETWORK_DOC,
+    _BagTrainingParams,
+    _MeanTeacherParams,
+    _RuntimeParams,
+    _WSINetworkParams,
+)
 from coxmt.nn.attention import AttentionMILCox
-from coxmt.nn.bags import BagStore, select_tokens
-from coxmt.training.loop import TrainingData
-from coxmt.training.mean_teacher import CONSISTENCY_SETS, ema_update, sigmoid_rampup
-from coxmt.training.objectives import Batch, Objective
 
 __all__ = ["WSICoxMT", "WSICoxNnet"]
 
-_LOG = logging.getLogger("coxmt")
-_SCALING_PATIENTS = 2000  # patients sampled to estimate the patch-feature scaling
 
-
-class _Cohort:
-    """Inputs of the patients of one fit or predict call: bags and optional RNA rows."""
-
-    def __init__(self, bags: BagStore, rna: np.ndarray | None = None) -> None:
-        self.bags = bags
-        self.rna = rna  # float32 (n, p); an all-NaN row = RNA missing
-
-    def __len__(self) -> int:
-        return len(self.bags)
-
-    def concat(self, other: _Cohort | None) -> _Cohort:
-        if other is None:
-            return self
-        rna = None
-        if self.rna is not None and other.rna is not None:
-            rna = np.concatenate([self.rna, other.rna], axis=0)
-        return _Cohort(BagStore.concatenate([self.bags, other.bags]), rna)
-
-    def batch(
-        self,
-        rows: np.ndarray,
-        max_tokens: int | None,
-        rng: np.random.Generator | None,
-        device: torch.device,
-    ) -> dict[str, Any]:
-        tokens, mask, picked = self.bags.gather(rows, max_tokens, rng)
-        out: dict[str, Any] = {
-            "tokens": torch.from_numpy(tokens).to(device),
-            "mask": torch.from_numpy(mask).to(device),
-            "picked": picked,
-        }
-        if self.rna is not None:
-            out["rna"] = torch.from_numpy(self.rna[rows]).to(device)
-        return out
-
-
-_Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-
-
-class _IndexedRisk(nn.Module):
-    """Wraps a network so that it maps patient indices to risks (for Trainer.validate)."""
-
-    def __init__(self, net: nn.Module, forward: _Forward) -> None:
-        super().__init__()
-        self.net = net
-        self._forward = forward
-
-    def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return self._forward(self.net, rows)
-
-
-def _cox(risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor, ties: str) -> torch.Tensor:
-    return neg_partial_log_likelihood(risk, event, time, ties=ties, validate=False)  # type: ignore[arg-type]
-
-
-class _BagCoxObjective:
-    """Supervised Cox partial likelihood on bags (random token subsets, dropout)."""
-
-    def __init__(self, net: nn.Module, train_fwd: _Forward, eval_fwd: _Forward, ties: str) -> None:
-        self.net = net
-        self.train_fwd = train_fwd
-        self.ties = ties
-        self._eval = {"model": _IndexedRisk(net, eval_fwd)}
-
-    def trainable(self) -> nn.Module:
-        return self.net
-
-    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        risk = self.train_fwd(self.net, batch.x)
-        loss = _cox(risk, batch.event, batch.time, self.ties)
-        return loss, {"loss": float(loss.detach())}
-
-    def after_step(self, step: int) -> None:
-        return None
-
-    def eval_modules(self) -> dict[str, nn.Module]:
-        return self._eval  # type: ignore[return-value]
-
-
-class _BagMeanTeacher:
-    """Mean Teacher on bags: student and EMA teacher see independent token subsets and noise."""
-
-    def __init__(
-        self,
-        student: nn.Module,
-        train_fwd: _Forward,
-        eval_fwd: _Forward,
-        *,
-        ema_decay: float,
-        consistency_weight: float,
-        rampup_epochs: int,
-        consistency_on: str,
-        ties: str,
-        predict_with: str,
-    ) -> None:
-        self.student = student
-        self.teacher = copy.deepcopy(student)
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
-        self.train_fwd = train_fwd
-        self.ema_decay = float(ema_decay)
-        self.consistency_weight = float(consistency_weight)
-        self.rampup_epochs = rampup_epochs
-        self.consistency_on = consistency_on
-        self.ties = ties
-        mods = {
-            "teacher": _IndexedRisk(self.teacher, eval_fwd),
-            "student": _IndexedRisk(student, eval_fwd),
-        }
-        order = ("teacher", "student") if predict_with == "teacher" else ("student", "teacher")
-        self._eval = {k: mods[k] for k in order}
-
-    def trainable(self) -> nn.Module:
-        return self.student
-
-    def _mask(self, event: torch.Tensor, n_unlabeled: int) -> torch.Tensor:
-        if self.consistency_on == "all":
-            lab = torch.ones_like(event, dtype=torch.bool)
-        elif self.consistency_on == "censored+unlabeled":
-            lab = ~event
-        else:
-            lab = torch.zeros_like(event, dtype=torch.bool)
-        return torch.cat([lab, torch.ones(n_unlabeled, dtype=torch.bool, device=event.device)])
-
-    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        n_lab = batch.x.shape[0]
-        xu = batch.x_unlabeled
-        n_unl = 0 if xu is None else int(xu.shape[0])
-        rows = batch.x if xu is None or n_unl == 0 else torch.cat([batch.x, xu])
-        student_risk = self.train_fwd(self.student, rows)
-        sup = _cox(student_risk[:n_lab], batch.event, batch.time, self.ties)
-        w = self.consistency_weight * sigmoid_rampup(epoch, self.rampup_epochs)
-        mask = self._mask(batch.event, n_unl)
-        if w == 0.0 or not bool(mask.any()):
-            cons = student_risk.sum() * 0.0
-        else:
-            with torch.no_grad():
-                teacher_risk = self.train_fwd(self.teacher, rows[mask])
-            cons = consistency_loss(student_risk[mask], teacher_risk)
-        loss = sup + w * cons
-        return loss, {
-            "loss": float(loss.detach()),
-            "loss_supervised": float(sup.detach()),
-            "loss_consistency": float(cons.detach()),
-            "consistency_weight": w,
-        }
-
-    def after_step(self, step: int) -> None:
-        ema_update(self.teacher, self.student, self.ema_decay, step)
-
-    def eval_modules(self) -> dict[str, nn.Module]:
-        return self._eval  # type: ignore[return-value]
-
-
-class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
-    """Shared fitting, prediction and saving of the bag-based Cox estimators.
-
-    Subclasses define ``__init__`` (hyperparameters), :meth:`_build_network`,
-    :meth:`_forward`, and the public ``fit``/``predict`` signatures.
-    """
-
-    _semi_supervised = False
-    _model_kind = "wsi"
-
-    # -- subclass hooks -------------------------------------------------------------
-    def _build_network(self, cohort: _Cohort) -> nn.Module:
-        raise NotImplementedError
-
-    def _forward(
-        self, net: nn.Module, inputs: dict[str, Any], noise_std: float, return_attention: bool
-    ) -> Any:
-        raise NotImplementedError
-
-    def _network_from_config(
-        self, config: dict[str, Any], arrays: dict[str, np.ndarray]
-    ) -> nn.Module:
-        raise NotImplementedError
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {}
-
-    def _restore_extra(self, config: dict[str, Any]) -> None:
-        return None
-
-    def _attention_record(self, maps: Any, b: int, k: int) -> dict[str, Any]:
-        return {"patch_scores": maps[b, :k].double().cpu().numpy()}
-
-    # -- checks and helpers -----------------------------------------------------------
-    def _check_params(self) -> None:
-        checks = [
-            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (int(self.max_epochs) >= 1, f"max_epochs must be >= 1, got {self.max_epochs}"),
-            (
-                self.batch_size is None or int(self.batch_size) >= 2,
-                f"batch_size must be None (all patients) or >= 2, got {self.batch_size}",
-            ),
-            (
-                self.ties in ("efron", "breslow"),
-                f"ties must be 'efron' or 'breslow', got {self.ties!r}",
-            ),
-            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
-            (
-                self.max_tokens is None or int(self.max_tokens) >= 1,
-                f"max_tokens must be None (all patches) or >= 1, got {self.max_tokens}",
-            ),
-            (int(self.model_dim) >= 1, f"model_dim must be >= 1, got {self.model_dim}"),
-            (
-                not self.early_stopping or 0.0 < self.validation_fraction < 1.0,
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction}",
-            ),
-        ]
-        if self._semi_supervised:
-            checks += [
-                (self.noise_std >= 0, f"noise_std must be >= 0, got {self.noise_std}"),
-                (0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
-                (
-                    self.consistency_weight >= 0,
-                    f"consistency_weight must be >= 0, got {self.consistency_weight}",
-                ),
-                (
-                    self.consistency_on in CONSISTENCY_SETS,
-                    f"consistency_on must be one of {CONSISTENCY_SETS}, got {self.consistency_on!r}",
-                ),
-                (
-                    self.predict_with in ("teacher", "student"),
-                    f"predict_with must be 'teacher' or 'student', got {self.predict_with!r}",
-                ),
-            ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-
-    def _seed(self) -> int:
-        return draw_seed(self.random_state)
-
-    def _report(self, message: str) -> None:
-        _LOG.info(message)
-        if self.verbose:
-            print(f"{type(self).__name__}: {message}", file=sys.stderr)
-
-    def _bag_store(self, bags: Any, name: str, n: int | None = None) -> BagStore:
-        if bags is None and n is not None:
-            bags = [None] * n
-        return BagStore(bags, n_features=getattr(self, "n_patch_features_", None), name=name)
-
-    @staticmethod
-    def _check_target(y: Any, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-        event, time = check_survival_target(y, min_samples=2)
-        if len(time) != n:
-            raise ValueError(
-                f"{what} has {n} patients but y has {len(time)} samples; pass one (event, time) "
-                "per patient, in the same order"
-            )
-        return event, time
-
-    def _set_feature_scaling(
-        self, net: nn.Module, cohort: _Cohort, rows: np.ndarray, seed: int
-    ) -> None:
-        """Per-dimension mean and standard deviation of the training patches (eval subsets)."""
-        if not self.standardize_features:
-            return
-        rows = rows[~cohort.bags.missing[rows]]
-        if len(rows) > _SCALING_PATIENTS:
-            rows = np.sort(
-                np.random.default_rng(seed).choice(rows, _SCALING_PATIENTS, replace=False)
-            )
-        d = int(cohort.bags.n_features or 0)
-        s1, s2, count = np.zeros(d), np.zeros(d), 0
-        for r in rows:
-            f = cohort.bags.features(
-                int(r), select_tokens(int(cohort.bags.n_patches[r]), self.max_tokens)
-            )
-            f64 = f.astype(np.float64)
-            s1 += f64.sum(0)
-            s2 += (f64**2).sum(0)
-            count += f.shape[0]
-        if count == 0:
-            return
-        mean = s1 / count
-        std = np.sqrt(np.maximum(s2 / count - mean**2, 0.0))
-        std[std < 1e-6] = 1.0
-        net.input.set_scaling(mean, std)  # type: ignore[union-attr,operator]
-
-    # -- forward passes -----------------------------------------------------------------
-    def _forwards(
-        self, cohort: _Cohort, token_rng: np.random.Generator, device: torch.device
-    ) -> tuple[_Forward, _Forward]:
-        noise = float(getattr(self, "noise_std", 0.0))
-        chunk = int(self.batch_size or 64)
-
-        def train_fwd(net: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-            inputs = cohort.batch(rows.cpu().numpy(), self.max_tokens, token_rng, device)
-            return self._forward(net, inputs, noise, False)
-
-        def eval_fwd(net: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-            idx = rows.cpu().numpy()
-            out = []
-            for s in range(0, len(idx), chunk):
-                inputs = cohort.batch(idx[s : s + chunk], self.max_tokens, None, device)
-                out.append(self._forward(net, inputs, 0.0, False))
-            return torch.cat(out) if out else torch.zeros(0, device=device)
-
-        return train_fwd, eval_fwd
-
-    # -- fitting ------------------------------------------------------------------------
-    def _fit(
-        self, cohort: _Cohort, event: np.ndarray, time: np.ndarray, unlabeled: _Cohort | None
-    ) -> Any:
-        n_lab = len(cohort)
-        n_unl = 0 if unlabeled is None else len(unlabeled)
-        everyone = cohort.concat(unlabeled)
-        self.n_patients_ = n_lab
-        self.n_unlabeled_ = n_unl
-        self._count_missing(everyone, n_lab)
-        self.device_ = resolve_device(self.device)
-        dev = self.device_
-        seed = self._seed()
-
-        tr_idx = np.arange(n_lab)
-        val_idx = np.array([], dtype=np.int64)
-        if self.early_stopping:
-            if event.sum() < 4:
-                raise ValueError(
-                    f"early_stopping needs at least 4 events to hold some out for validation, "
-                    f"got {int(event.sum())}; set early_stopping=False"
-                )
-            tr_idx, val_idx = train_test_split(
-                tr_idx, test_size=self.validation_fraction, stratify=event, random_state=seed
-            )
-            tr_idx, val_idx = np.sort(tr_idx), np.sort(val_idx)
-        unl_idx = np.arange(n_lab, n_lab + n_unl)
-
-        def idx_t(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=torch.int64, device=dev)
-
-        data = TrainingData(
-            x=idx_t(tr_idx),
-            event=torch.as_tensor(event[tr_idx], device=dev),
-            time=torch.as_tensor(time[tr_idx], dtype=torch.float64, device=dev),
-            x_unlabeled=idx_t(unl_idx) if n_unl else None,
-        )
-        if len(val_idx):
-            data.x_val = idx_t(val_idx)
-            data.event_val = event[val_idx]
-            data.time_val = time[val_idx]
-
-        devices = [dev.index or 0] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            net = self._build_network(everyone)
-            self._set_feature_scaling(net, everyone, np.concatenate([tr_idx, unl_idx]), seed)
-            net = net.to(dev)
-            train_fwd, eval_fwd = self._forwards(everyone, np.random.default_rng([seed, 1]), dev)
-            objective = self._objective(net, train_fwd, eval_fwd)
-            optimizer = torch.optim.Adam(
-                objective.trainable().parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-            )
-            trainer = build_trainer(self, objective, optimizer, seed)
-            trainer.fit(data)
-        predictor = next(iter(objective.eval_modules().values()))
-        self.module_ = predictor.net.eval()  # type: ignore[union-attr]
-        self.history_ = pd.DataFrame(trainer.history)
-        self.n_epochs_ = len(trainer.history)
-        self.best_epoch_ = trainer.best_epoch
-        risk = self._predict_cohort(cohort)[0]
-        self.baseline_ = BreslowBaseline().fit(risk, event, time)
-        self.unique_times_ = self.baseline_.unique_times_
-        return self
-
-    def _objective(self, net: nn.Module, train_fwd: _Forward, eval_fwd: _Forward) -> Objective:
-        if not self._semi_supervised:
-            return _BagCoxObjective(net, train_fwd, eval_fwd, self.ties)
-        return _BagMeanTeacher(
-            net,
-            train_fwd,
-            eval_fwd,
-            ema_decay=self.ema_decay,
-            consistency_weight=self.consistency_weight,
-            rampup_epochs=self.rampup_epochs,
-            consistency_on=self.consistency_on,
-            ties=self.ties,
-            predict_with=self.predict_with,
-        )
-
-    def _count_missing(self, everyone: _Cohort, n_lab: int) -> None:
-        miss = everyone.bags.missing
-        self.n_missing_wsi_ = int(miss.sum())
-        msg = f"{self.n_missing_wsi_} of {len(miss)} patients have no slide"
-        if self.n_missing_wsi_:
-            msg += (
-                f" ({int(miss[:n_lab].sum())} labeled, {int(miss[n_lab:].sum())} unlabeled); "
-                "they get the learned 'missing slide' token"
-            )
-        self._report(msg)
-
-    # -- prediction -----------------------------------------------------------------------
-    @torch.no_grad()
-    def _predict_cohort(
-        self, cohort: _Cohort, *, return_attention: bool = False, all_patches: bool = False
-    ) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
-        check_is_fitted(self, "module_")
-        net = self.module_
-        net.eval()
-        dev = next(net.parameters()).device
-        chunk = 1 if all_patches else int(self.batch_size or 64)
-        max_tokens = None if all_patches else self.max_tokens
-        risks: list[np.ndarray] = []
-        records: list[dict[str, Any]] = []
-        n = len(cohort)
-        for s in range(0, n, chunk):
-            rows = np.arange(s, min(n, s + chunk))
-            inputs = cohort.batch(rows, max_tokens, None, dev)
-            out = self._forward(net, inputs, 0.0, return_attention)
-            risk, maps = out if return_attention else (out, None)
-            risks.append(risk.double().cpu().numpy())
-            if return_attention:
-                for b, r in enumerate(rows):
-                    picked = inputs["picked"][b]
-                    rec: dict[str, Any] = {"patch_index": picked}
-                    rec["slide_index"] = cohort.bags.slide_index(int(r))[picked]
-                    coords = cohort.bags.coords(int(r))
-                    rec["coords"] = None if coords is None else coords[picked]
-                    rec.update(self._attention_record(maps, b, len(picked)))
-                    records.append(rec)
-        risk_all = np.concatenate(risks) if risks else np.zeros(0)
-        return risk_all, (records if return_attention else None)
-
-    def _score(self, cohort: _Cohort, y: Any, what: str) -> float:
-        event, time = check_survival_target(y, require_events=False)
-        if len(time) != len(cohort):
-            raise ValueError(f"{what} has {len(cohort)} patients but y has {len(time)} samples")
-        return float(concordance_index(event, time, self._predict_cohort(cohort)[0]))
-
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        check_is_fitted(self, "module_")
-        arrays = {
-            f"module.{k}": v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()
-        }
-        arrays.update({f"baseline.{k}": v for k, v in self.baseline_.to_state().items()})
-        config = {
-            "params": {k: _jsonable(v) for k, v in self.get_params(deep=False).items()},
-            "n_patch_features": int(self.n_patch_features_),
-            "n_patients": int(self.n_patients_),
-            "n_unlabeled": int(self.n_unlabeled_),
-            "n_missing_wsi": int(self.n_missing_wsi_),
-            "n_epochs": int(self.n_epochs_),
-            "history": json.loads(self.history_.to_json(orient="records")),
-            **self._extra_config(),
-        }
-        return arrays, config
-
-    @classmethod
-    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-        params = dict(config["params"])
-        try:
-            est = cls(**params)
-        except TypeError as exc:
-            raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
-        est.n_patch_features_ = int(config["n_patch_features"])
-        est._restore_extra(config)
-        net = est._network_from_config(config, arrays)
-        state = {
-            k[len("module.") :]: torch.from_numpy(v.copy())
-            for k, v in arrays.items()
-            if k.startswith("module.")
-        }
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"model weights do not match the saved architecture: {exc}") from None
-        try:
-            device = resolve_device(params.get("device", "auto"))
-        except ValueError:
-            device = torch.device("cpu")
-        est.module_ = net.to(device).eval()
-        est.device_ = device
-        est.baseline_ = BreslowBaseline.from_state(
-            {k[len("baseline.") :]: v for k, v in arrays.items() if k.startswith("baseline.")}
-        )
-        est.unique_times_ = est.baseline_.unique_times_
-        est.n_patients_ = int(config.get("n_patients", 0))
-        est.n_unlabeled_ = int(config.get("n_unlabeled", 0))
-        est.n_missing_wsi_ = int(config.get("n_missing_wsi", 0))
-        est.n_epochs_ = int(config.get("n_epochs", 0))
-        est.best_epoch_ = None
-        est.history_ = pd.DataFrame(config.get("history", []))
-        return est
-
-
-class _WSIMixin(_BagCoxEstimator):
+class _WSIEstimator(_BagCoxEstimator):
     """Slides only: fit/predict signatures and the attention-MIL network."""
 
-    def _build_network(self, cohort: _Cohort) -> nn.Module:
+    def _build_network(self) -> nn.Module:
         return AttentionMILCox(
             int(self.n_patch_features_),
             model_dim=int(self.model_dim),
@@ -564,7 +50,7 @@ class _WSIMixin(_BagCoxEstimator):
     def _network_from_config(
         self, config: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> nn.Module:
-        return self._build_network(None)  # type: ignore[arg-type]
+        return self._build_network()
 
     def _forward(
         self, net: nn.Module, inputs: dict[str, Any], noise_std: float, return_attention: bool
@@ -573,8 +59,8 @@ class _WSIMixin(_BagCoxEstimator):
             inputs["tokens"], inputs["mask"], noise_std=noise_std, return_attention=return_attention
         )
 
-    def _cohort(self, bags: Any, name: str = "bags", n: int | None = None) -> _Cohort:
-        return _Cohort(self._bag_store(bags, name, n))
+    def _cohort(self, bags: Any, name: str = "bags") -> _Cohort:
+        return _Cohort(self._bag_store(bags, name))
 
     def fit(self, bags: Any, y: Any, bags_unlabeled: Any = None) -> Any:
         """Fit the network.
@@ -596,9 +82,8 @@ class _WSIMixin(_BagCoxEstimator):
         """
         bags_unlabeled = unwrap_unlabeled(bags_unlabeled, self, name="bags_unlabeled")
         self._check_params()
-        for attr in ("n_patch_features_",):
-            if hasattr(self, attr):
-                delattr(self, attr)
+        if hasattr(self, "n_patch_features_"):
+            delattr(self, "n_patch_features_")
         store = self._bag_store(bags, "bags")
         event, time = self._check_target(y, len(store), "bags")
         if store.n_features is None:
@@ -606,7 +91,7 @@ class _WSIMixin(_BagCoxEstimator):
         self.n_patch_features_ = int(store.n_features)
         unl = None
         if bags_unlabeled is not None and self._semi_supervised:
-            unl = _Cohort(self._bag_store(bags_unlabeled, "bags_unlabeled"))
+            unl = self._cohort(bags_unlabeled, "bags_unlabeled")
         return self._fit(_Cohort(store), event, time, unl)
 
     def predict(self, bags: Any, return_attention: bool = False) -> Any:
@@ -615,9 +100,7 @@ class _WSIMixin(_BagCoxEstimator):
         With ``return_attention=True`` returns ``(risk, attention)``, where
         ``attention`` holds one dict per patient (see :meth:`attention`).
         """
-        check_is_fitted(self, "module_")
-        risk, att = self._predict_cohort(self._cohort(bags), return_attention=return_attention)
-        return (risk, att) if return_attention else risk
+        return self._predict(self._cohort(bags), return_attention)
 
     def attention(self, bags: Any, *, all_patches: bool = False) -> list[dict[str, Any]]:
         """Per-patient attention over patches.
@@ -629,11 +112,7 @@ class _WSIMixin(_BagCoxEstimator):
         By default the patches are the deterministic ``max_tokens`` subset used by
         :meth:`predict`; ``all_patches=True`` scores every patch (for heatmaps).
         """
-        check_is_fitted(self, "module_")
-        _, att = self._predict_cohort(
-            self._cohort(bags), return_attention=True, all_patches=all_patches
-        )
-        return att or []
+        return self._attention(self._cohort(bags), all_patches)
 
     def score(self, bags: Any, y: Any) -> float:
         """Harrell's concordance index of :meth:`predict` on ``(bags, y)``."""
@@ -644,52 +123,30 @@ class _WSIMixin(_BagCoxEstimator):
 
         ``times=None`` evaluates at the training event times ``unique_times_``.
         """
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.cumulative_hazard(self.predict(bags), times)
+        return self._cumulative_hazard(self._cohort(bags), times)
 
     def predict_survival_function(self, bags: Any, times: Any = None) -> np.ndarray:
         """Survival probabilities (n_patients, n_times), non-increasing in time."""
-        check_is_fitted(self, "baseline_")
-        return self.baseline_.survival(self.predict(bags), times)
+        return self._survival(self._cohort(bags), times)
 
 
-_WSI_PARAMS_DOC = """
-    model_dim : int, default 256
-        Width of the patch embedding (linear projection of the patch features + ReLU).
-    attention_dim : int, default 128
-        Width of the gated attention network.
-    hidden_dim : int, default 64
-        Hidden layer of the Cox head (0 = linear head).
-    dropout : float, default 0.25
-    max_tokens : int or None, default 128
-        Patches per patient: a random subset redrawn at every training step, the
-        ``max_tokens`` evenly spaced patches at evaluation (None = all patches).
-    standardize_features : bool, default True
-        Standardise patch features with the training patches' mean and standard
-        deviation (saved with the model).
-    learning_rate : float, default 1e-3
-    weight_decay : float, default 1e-4
-    max_epochs : int, default 50
-    batch_size : int or None, default 64
-        Patients per step in event-balanced mini-batches; the Cox loss is over the
-        batch's risk set. None = all patients in every step.
-    early_stopping : bool, default False
-        Hold out ``validation_fraction`` of the labeled patients and keep the
-        weights with the best validation C-index.
-    validation_fraction : float, default 0.2
-    n_iter_no_change : int, default 10
-    ties : {"efron", "breslow"}, default "efron\""""
-
-_RUNTIME_PARAMS_DOC = """
-    random_state : int or None, default None
-        Seeds weights, token subsets, noise and batches (reproducible on CPU).
-    device : str, default "auto"
-        "auto" = CUDA when available, else CPU.
-    verbose : bool, default False
-        Progress bar and a summary line (patients without slides)."""
+_WSI_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The predicting network (:class:`coxmt.nn.attention.AttentionMILCox`).
+    n_patch_features_ : int
+    n_missing_wsi_ : int
+        Patients (labeled + unlabeled) without any patch at fit time.
+    baseline_ : BreslowBaseline
+    history_ : pandas.DataFrame
+        Per-epoch losses."""
 
 
-class WSICoxMT(_WSIMixin):
+@dataclass(repr=False, eq=False)
+class WSICoxMT(
+    _RuntimeParams, _MeanTeacherParams, _BagTrainingParams, _WSINetworkParams, _WSIEstimator
+):
     __doc__ = f"""Slide-level Cox-MT: attention-MIL Cox network trained with Mean Teacher.
 
     A student network sees each patient's patches with Gaussian feature noise
@@ -704,24 +161,8 @@ class WSICoxMT(_WSIMixin):
     The supervised counterpart (Cox-nnet style) is :class:`WSICoxNnet`.
 
     Parameters
-    ----------{_WSI_PARAMS_DOC}
-    noise_std : float, default 0.1
-    ema_decay : float, default 0.99
-    consistency_weight : float, default 1.0
-    rampup_epochs : int, default 10
-    consistency_on : {{"censored+unlabeled", "unlabeled", "all"}}, default "censored+unlabeled"
-    predict_with : {{"teacher", "student"}}, default "teacher"{_RUNTIME_PARAMS_DOC}
-
-    Attributes
-    ----------
-    module_ : torch.nn.Module
-        The predicting network (:class:`coxmt.nn.attention.AttentionMILCox`).
-    n_patch_features_ : int
-    n_missing_wsi_ : int
-        Patients (labeled + unlabeled) without any patch at fit time.
-    baseline_ : BreslowBaseline
-    history_ : pandas.DataFrame
-        Per-epoch losses.
+    ----------{_WSI_NETWORK_DOC}{_BAG_TRAINING_DOC}{_MEAN_TEACHER_DOC}{_RUNTIME_DOC}
+{_WSI_ATTRIBUTES_DOC}
 
     Examples
     --------
@@ -736,60 +177,9 @@ class WSICoxMT(_WSIMixin):
     (3,)
     """
 
-    _semi_supervised = True
 
-    def __init__(
-        self,
-        model_dim: int = 256,
-        attention_dim: int = 128,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        noise_std: float = 0.1,
-        ema_decay: float = 0.99,
-        consistency_weight: float = 1.0,
-        rampup_epochs: int = 10,
-        consistency_on: str = "censored+unlabeled",
-        predict_with: str = "teacher",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.model_dim = model_dim
-        self.attention_dim = attention_dim
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.noise_std = noise_std
-        self.ema_decay = ema_decay
-        self.consistency_weight = consistency_weight
-        self.rampup_epochs = rampup_epochs
-        self.consistency_on = consistency_on
-        self.predict_with = predict_with
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-
-
-class WSICoxNnet(_WSIMixin):
+@dataclass(repr=False, eq=False)
+class WSICoxNnet(_RuntimeParams, _BagTrainingParams, _WSINetworkParams, _WSIEstimator):
     __doc__ = f"""Supervised attention-MIL Cox network (the slide-level Cox-nnet counterpart).
 
     Same network, token sampling and training loop as :class:`WSICoxMT`, trained
@@ -797,7 +187,8 @@ class WSICoxNnet(_WSIMixin):
     input noise; dropout and random token subsets only). Unlabeled bags are ignored.
 
     Parameters
-    ----------{_WSI_PARAMS_DOC}{_RUNTIME_PARAMS_DOC}
+    ----------{_WSI_NETWORK_DOC}{_BAG_TRAINING_DOC}{_RUNTIME_DOC}
+{_WSI_ATTRIBUTES_DOC}
 
     Examples
     --------
@@ -810,41 +201,3 @@ class WSICoxNnet(_WSIMixin):
     >>> model.n_missing_wsi_
     1
     """
-
-    def __init__(
-        self,
-        model_dim: int = 256,
-        attention_dim: int = 128,
-        hidden_dim: int = 64,
-        dropout: float = 0.25,
-        max_tokens: int | None = 128,
-        standardize_features: bool = True,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 50,
-        batch_size: int | None = 64,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.2,
-        n_iter_no_change: int = 10,
-        ties: str = "efron",
-        random_state: int | None = None,
-        device: str = "auto",
-        verbose: bool = False,
-    ) -> None:
-        self.model_dim = model_dim
-        self.attention_dim = attention_dim
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.max_tokens = max_tokens
-        self.standardize_features = standardize_features
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.ties = ties
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose

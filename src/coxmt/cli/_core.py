@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,14 @@ from coxmt.cli._common import (
     PARAM_HELP,
     THREADS_HELP,
     check_missing_values,
-    check_param_names,
     cli_errors,
+    configure_estimator,
     console,
     limit_threads,
     parse_params,
+    parse_times,
     show_progress,
+    survival_scores,
     warn_skipped_columns,
     warn_unlabeled,
 )
@@ -65,47 +66,13 @@ def _build_preprocessing(top_genes: int | None, log2: bool, impute: str | None =
     return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True, impute=impute)
 
 
-def _parse_times(times: str | None) -> list[float] | None:
-    if times is None:
-        return None
-    try:
-        values = [float(t) for t in times.split(",") if t.strip()]
-    except ValueError:
-        hint = ""
-        if re.search(r"\d,\d", times) and ";" not in times:
-            hint = " (use a point as the decimal mark: 1.5, not 1,5)"
-        raise ValueError(f"--times must be comma-separated numbers, got {times!r}{hint}") from None
-    negative = [f"{t:g}" for t in values if t < 0]
-    if negative:
-        raise ValueError(
-            f"--times must be >= 0 (time since the start of follow-up); got {', '.join(negative)}"
-        )
-    return values
-
-
 def _build_estimator(
     model: str, param: list[str], epochs: int | None, seed: int | None, option: str = "--param"
 ) -> Any:
     """The estimator named ``model`` with ``--param`` values (checked) and ``--epochs``."""
     from coxmt.experiments import get_model
 
-    user = parse_params(param)
-    estimator = get_model(model)
-    check_param_names(estimator, user, option)
-    defaults: dict[str, Any] = {}
-    names = estimator.get_params(deep=False)
-    if seed is not None and "random_state" in names:
-        defaults["random_state"] = seed
-    if epochs is not None:
-        if "max_epochs" not in names:
-            raise ValueError(f"--epochs does not apply to {model} (it has no training epochs)")
-        if "max_epochs" in user and user["max_epochs"] != epochs:
-            raise ValueError("--epochs and --param max_epochs disagree; give one of them")
-        defaults["max_epochs"] = epochs
-    try:
-        return estimator.set_params(**{**defaults, **user})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"bad --param for {model}: {exc}") from None
+    return configure_estimator(get_model(model), model, param, epochs, seed, option)
 
 
 @cli_errors
@@ -262,7 +229,7 @@ def predict(
         data,
         out,
         id_col=id_col,
-        times=_parse_times(times),
+        times=parse_times(times),
         fill_missing=fill_missing,
         chunk_rows=chunk_rows,
         log=console.print,
@@ -288,7 +255,6 @@ def evaluate(
     """
     from coxmt.estimators._base import align_features
     from coxmt.io import load_model
-    from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
 
     limit_threads(threads)
     est = load_model(model)
@@ -306,15 +272,7 @@ def evaluate(
     names = getattr(est, "feature_names_in_", None)
     X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
     risk = est.predict(X)
-    import numpy as np
-
-    c = concordance_index(table.event, table.time, risk)
-    lo, hi = (float(v) for v in _eval_grid_bounds(table.time, table.event))
-    # Uno's C truncated at the 90th percentile of event times (censoring weights vanish later)
-    uno = concordance_index_ipcw(table.y, table.y, risk, tau=hi)
-    grid = np.linspace(lo, hi, 50)
-    surv = est.predict_survival_function(X, grid)
-    ibs = integrated_brier_score(table.y, table.y, surv, grid)
+    c, uno, ibs = survival_scores(table, risk, lambda grid: est.predict_survival_function(X, grid))
     console.print(
         f"{len(table)} patients, {int(table.event.sum())} deaths: Harrell C {c:.4f}, "
         f"Uno C {uno:.4f}, IBS {ibs:.4f}",
@@ -330,17 +288,6 @@ def _demo_models(seed: int) -> dict[str, Any]:
         "Cox-nnet": get_model("coxnnet", random_state=seed),
         "CoxPH (ridge)": get_model("coxph", random_state=seed),
     }
-
-
-def _eval_grid_bounds(time: Any, event: Any) -> tuple[float, float]:
-    import numpy as np
-
-    t_ev = np.asarray(time)[np.asarray(event, dtype=bool)]
-    lo = float(np.quantile(t_ev, 0.1))
-    hi = float(min(np.quantile(t_ev, 0.9), np.asarray(time).max() * 0.999))
-    if not hi > lo:
-        raise ValueError("too few distinct event times to evaluate the integrated Brier score")
-    return lo, hi
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,9 @@ is written to a CSV, then every command runs through typer's CliRunner (one run
 goes through a real ``python -m coxmt`` subprocess). Outputs are checked, not
 only exit codes: survival in [0, 1] and non-increasing in time, IDs kept in
 order under the ``--id-col`` name, C-index in [0, 1], saved models reload and
-give the same risks.
+give the same risks. The slide and multimodal commands (``coxmt wsi fit | predict |
+evaluate``, each of the four models) run through the same tool in
+``tests/wsi/test_cli_models.py`` on generated feature files.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from coxmt.cli._wsi import register
+from coxmt.cli import app as coxmt_app
 from coxmt.wsi import write_features
 from coxmt.wsi.heatmap import read_attention_h5
 from coxmt.wsi.matching import find_feature_files, match_slides, match_table_slides
@@ -24,6 +24,8 @@ TINY = {
     "wsi-coxnnet": ["model_dim=8", "attention_dim=4", "hidden_dim=4", "batch_size=16"],
     "multimodal-coxmt": ["model_dim=8", "n_heads=2", "n_rna_tokens=3", "hidden_dim=4",
                          "batch_size=16"],
+    "multimodal-coxnnet": ["model_dim=8", "n_heads=2", "n_rna_tokens=3", "hidden_dim=4",
+                           "batch_size=16"],
 }  # fmt: skip
 
 
@@ -92,14 +94,8 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def _main() -> None:
-        """Test root."""
-
-    register(root)
-    return root
+    """The whole ``coxmt`` tool, as users run it."""
+    return coxmt_app
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +129,9 @@ def _fit_args(cohort: Cohort, model: str, out: Path, table: Path | None = None) 
         pytest.param("wsi-coxmt", "table", True, id="wsi-coxmt-slide-col-unlabeled"),
         pytest.param("wsi-coxnnet", "table_noslides", False, id="wsi-coxnnet-id-prefix"),
         pytest.param("multimodal-coxmt", "table", True, id="multimodal-coxmt-unlabeled"),
+        pytest.param(
+            "multimodal-coxnnet", "table_noslides", False, id="multimodal-coxnnet-id-prefix"
+        ),
     ],
 )
 def test_fit_predict_evaluate(

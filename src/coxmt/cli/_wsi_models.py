@@ -33,7 +33,7 @@ from coxmt.cli._common import (
     survival_scores,
     warn_unlabeled,
 )
-from coxmt.wsi.matching import SLIDE_COLUMN, SlideMatch, find_feature_files, match_table_slides
+from coxmt.wsi.matching import SlideMatch, find_feature_files, match_table_slides, slide_column
 
 __all__ = ["MODELS", "evaluate", "fit", "predict", "register"]
 
@@ -83,7 +83,7 @@ def _match(
     match = match_table_slides(
         frame, features_dir, ids=None if id_col is None else list(ids), slide_col=slide_col
     )
-    col = slide_col or (SLIDE_COLUMN if SLIDE_COLUMN in frame.columns else None)
+    col = slide_column(frame, slide_col)
     n = len(match.bags)
     if require and match.n_with_slides == 0:
         example = ", ".join(sorted(find_feature_files(features_dir))[:3])

@@ -561,3 +561,23 @@ def test_library_bags_fit_a_slide_model(cohort: Cohort) -> None:
                      device="cpu", random_state=0).fit(match.bags, y)  # fmt: skip
     risk = model.predict(match.bags)
     assert risk.shape == (36,) and np.isfinite(risk).all()
+
+
+def test_multimodal_lists_text_gene_columns_left_out(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(cohort.table)
+    frame["G5_rnaseq"] = frame["G5_rnaseq"].astype(object)
+    frame.loc[7, "G5_rnaseq"] = "n.d."
+    table = tmp_path / "clinical.csv"
+    frame.to_csv(table, index=False)
+    args = _fit_args(cohort, "multimodal-coxnnet", tmp_path / "model", table)
+    args = args[: args.index("--features")]  # automatic feature selection
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert (
+        "warning: 1 non-numeric column(s) were left out of the features: G5_rnaseq "
+        "(G5_rnaseq holds text such as 'n.d.')" in text
+    )
+    assert "5 RNA-seq columns + slides" in text

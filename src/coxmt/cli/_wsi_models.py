@@ -31,6 +31,7 @@ from coxmt.cli._common import (
     parse_times,
     show_progress,
     survival_scores,
+    warn_skipped_columns,
     warn_unlabeled,
 )
 from coxmt.wsi.matching import SlideMatch, find_feature_files, match_table_slides, slide_column
@@ -363,6 +364,7 @@ def fit(
     n_no_rna = 0
     if multimodal:
         X = labeled.X
+        warn_skipped_columns(labeled, features, [time_col, event_col, id_col, slide_col])
         n_no_rna = _check_rna(X, impute, table.name)
         if n_no_rna == len(X):
             raise ValueError(

@@ -34,6 +34,7 @@ __all__ = [
     "note_constant_features",
     "parse_params",
     "parse_times",
+    "print_step_notes",
     "show_progress",
     "sigterm_as_interrupt",
     "survival_scores",
@@ -536,3 +537,10 @@ def survival_scores(
     grid = np.linspace(lo, hi, 50)
     ibs = integrated_brier_score(table.y, table.y, survival(grid), grid)
     return float(c), float(uno), float(ibs)
+
+
+def print_step_notes(steps: Iterable[tuple[str, Any]]) -> None:
+    """Print the ``note_`` of fitted preprocessing steps (e.g. columns dropped) as note lines."""
+    for _, step in steps:
+        if getattr(step, "note_", ""):
+            console.print(f"note: {step.note_}", highlight=False)

@@ -19,6 +19,7 @@ from coxmt.cli._common import (
     limit_threads,
     parse_params,
     parse_times,
+    print_step_notes,
     show_progress,
     survival_scores,
     warn_skipped_columns,
@@ -179,9 +180,7 @@ def fit(
         )
         check_missing_values(X_unl, impute, f"{unlabeled.name}")
     pipe.fit(table.X, table.y, X_unlabeled=X_unl)
-    for _, step in pipe.steps[:-1]:
-        if getattr(step, "note_", ""):
-            console.print(f"note: {step.note_}", highlight=False)
+    print_step_notes(pipe.steps[:-1])
     if "verbose" in names:
         estimator.set_params(verbose=False)
     save_model(pipe, out)
@@ -221,6 +220,9 @@ def predict(
     missing ones are an error (or filled with --fill-missing). The table is read
     in chunks, so memory stays bounded however many patients it holds.
     """
+    # every built-in model class registers itself for loading when its module is imported;
+    # a fresh process has not imported them all (rsf models failed to load without it)
+    import coxmt.estimators  # noqa: F401
     from coxmt.predict import predict_table
 
     limit_threads(threads)

@@ -29,6 +29,7 @@ from coxmt.cli._common import (
     limit_threads,
     parse_params,
     parse_times,
+    print_step_notes,
     show_progress,
     survival_scores,
     warn_skipped_columns,
@@ -390,9 +391,7 @@ def fit(
     if multimodal:
         assert pre is not None and X is not None
         Xt = _preprocess_rna(pre, X, labeled.y, fit=True)
-        for _, step in pre.steps:
-            if getattr(step, "note_", ""):
-                console.print(f"note: {step.note_}", highlight=False)
+        print_step_notes(pre.steps)
         Xut = None if X_unl is None else _preprocess_rna(pre, X_unl)
         estimator.fit(Xt, match.bags, labeled.y, X_rna_unlabeled=Xut, bags_unlabeled=bags_unl)
         train_c = estimator.score(Xt, match.bags, labeled.y)

@@ -305,8 +305,9 @@ THREADS_HELP = (
     "oversubscribe a shared machine (slower, not faster)."
 )
 PARAM_HELP = (
-    "Model hyperparameter NAME=VALUE (repeatable), e.g. --param max_epochs=50 --param "
-    "hidden_layer_sizes=64,32; the names are the model's get_params() names."
+    "Model hyperparameter NAME=VALUE (repeatable), e.g. --param max_epochs=50; the names are "
+    "the model's get_params() names (a wrong name is refused with the valid ones listed); "
+    "sizes as 64,32."
 )
 
 

@@ -17,10 +17,18 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
 __all__ = [
+    "EPOCHS_OPTION",
+    "EVENT_COL_OPTION",
     "EVENT_HELP",
+    "EVENT_MEANS_OPTION",
     "IMPUTE_HELP",
+    "IMPUTE_OPTION",
     "PARAM_HELP",
+    "PARAM_OPTION",
+    "SEED_OPTION",
     "THREADS_HELP",
+    "THREADS_OPTION",
+    "TIME_COL_OPTION",
     "FlagCommand",
     "FlagGroup",
     "check_missing_values",
@@ -309,6 +317,17 @@ PARAM_HELP = (
     "the model's get_params() names (a wrong name is refused with the valid ones listed); "
     "sizes as 64,32."
 )
+
+
+# options with the same name, default and help in every command that has them
+TIME_COL_OPTION: Any = typer.Option("time", help="Follow-up time column.")
+EVENT_COL_OPTION: Any = typer.Option("event", help="Event column (see --event-means).")
+EVENT_MEANS_OPTION: Any = typer.Option("event", help=EVENT_HELP)
+IMPUTE_OPTION: Any = typer.Option(None, help=IMPUTE_HELP)
+PARAM_OPTION: Any = typer.Option([], "--param", help=PARAM_HELP)
+EPOCHS_OPTION: Any = typer.Option(None, help="Training epochs (model default when omitted).")
+SEED_OPTION: Any = typer.Option(0, help="Random seed.")
+THREADS_OPTION: Any = typer.Option(1, help=THREADS_HELP)
 
 
 def limit_threads(threads: int) -> None:

@@ -8,10 +8,14 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
-    EVENT_HELP,
-    IMPUTE_HELP,
-    PARAM_HELP,
-    THREADS_HELP,
+    EPOCHS_OPTION,
+    EVENT_COL_OPTION,
+    EVENT_MEANS_OPTION,
+    IMPUTE_OPTION,
+    PARAM_OPTION,
+    SEED_OPTION,
+    THREADS_OPTION,
+    TIME_COL_OPTION,
     check_missing_values,
     cli_errors,
     configure_estimator,
@@ -83,7 +87,7 @@ def demo(
     seed: int = typer.Option(0, help="Random seed (splits and models)."),
     jobs: int = typer.Option(1, help="Parallel worker processes."),
     out: Path | None = typer.Option(None, help="Folder for the results (tables, predictions)."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
     progress: bool = typer.Option(
         True, help="Show a progress bar (only when stderr is a terminal)."
     ),
@@ -123,9 +127,9 @@ def fit(
     data: Path = typer.Option(
         ..., help="Training table (CSV/TSV/Parquet/h5ad, optionally gzipped)."
     ),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     features: str | None = typer.Option(
         None, help="Regex selecting feature columns, e.g. '_rnaseq$' (default: all numeric)."
     ),
@@ -138,11 +142,11 @@ def fit(
         None, help="Keep the K most variable features (fitted on the training table)."
     ),
     log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
-    impute: str | None = typer.Option(None, help=IMPUTE_HELP),
-    param: list[str] = typer.Option([], "--param", help=PARAM_HELP),
-    epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    impute: str | None = IMPUTE_OPTION,
+    param: list[str] = PARAM_OPTION,
+    epochs: int | None = EPOCHS_OPTION,
+    seed: int = SEED_OPTION,
+    threads: int = THREADS_OPTION,
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
     verbose: bool = typer.Option(
         True, help="Show a progress bar (only when stderr is a terminal)."
@@ -212,7 +216,7 @@ def predict(
     chunk_rows: int | None = typer.Option(
         None, help="Rows read and scored at a time (default: about 4 million values per chunk)."
     ),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Score patients with a saved model: risk (higher = higher risk) per patient.
 
@@ -243,12 +247,12 @@ def predict(
 def evaluate(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt fit`."),
     data: Path = typer.Option(..., help="Labeled table to evaluate on."),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help="Patient ID column."),
     fill_missing: float | None = typer.Option(None, help="Fill missing features with this value."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Evaluate a saved model on a labeled table: Harrell's C, Uno's C and the integrated Brier score.
 

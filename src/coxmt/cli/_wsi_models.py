@@ -18,10 +18,14 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
-    EVENT_HELP,
-    IMPUTE_HELP,
-    PARAM_HELP,
-    THREADS_HELP,
+    EPOCHS_OPTION,
+    EVENT_COL_OPTION,
+    EVENT_MEANS_OPTION,
+    IMPUTE_OPTION,
+    PARAM_OPTION,
+    SEED_OPTION,
+    THREADS_OPTION,
+    TIME_COL_OPTION,
     check_missing_values,
     cli_errors,
     configure_estimator,
@@ -292,9 +296,9 @@ def fit(
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
     model: str = typer.Option("wsi-coxmt", help=_MODEL_HELP),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help=_ID_HELP),
     slide_col: str | None = typer.Option(None, help=_SLIDE_COL_HELP),
     features: str | None = typer.Option(
@@ -311,12 +315,12 @@ def fit(
         None, help="Multimodal: keep the K most variable RNA-seq columns (fitted on the table)."
     ),
     log2: bool = typer.Option(False, help="Multimodal: log2(x + 1) the RNA-seq first."),
-    impute: str | None = typer.Option(None, help=IMPUTE_HELP),
-    param: list[str] = typer.Option([], "--param", help=PARAM_HELP),
-    epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
-    seed: int = typer.Option(0, help="Random seed."),
+    impute: str | None = IMPUTE_OPTION,
+    param: list[str] = PARAM_OPTION,
+    epochs: int | None = EPOCHS_OPTION,
+    seed: int = SEED_OPTION,
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ..."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
     verbose: bool = typer.Option(
         True, help="Show a progress bar (only when stderr is a terminal)."
     ),
@@ -433,7 +437,7 @@ def predict(
         help="Folder for per-slide attention files <slide>_attention.h5 (every patch), for "
         "`coxmt wsi heatmap SLIDE FILE`.",
     ),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Score patients with a saved slide or multimodal model: risk (higher = higher risk)."""
     import numpy as np
@@ -508,12 +512,12 @@ def evaluate(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt wsi fit`."),
     table: Path = typer.Option(..., "--table", "--data", help="Labeled table to evaluate on."),
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help=_ID_HELP),
     slide_col: str | None = typer.Option(None, help=_SLIDE_COL_HELP),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Evaluate a saved slide or multimodal model: Harrell's C, Uno's C and the integrated Brier score.
 

@@ -20,7 +20,7 @@ from coxmt._atomic import atomic_path
 from coxmt._validation import format_rows
 from coxmt.data._readers import iter_table_chunks, read_columns
 
-__all__ = ["auto_chunk_rows", "iter_table_chunks", "predict_table"]
+__all__ = ["auto_chunk_rows", "check_times", "iter_table_chunks", "predict_table"]
 
 _CELLS_PER_CHUNK = 4_000_000  # ~32 MB per float64 copy of a chunk
 
@@ -68,8 +68,31 @@ def _check_values(X: pd.DataFrame, offset: int, ids: Any, allow_nan: bool, path:
     )
 
 
-def _check_times(times: Sequence[float], est: Any) -> None:
-    """Refuse negative or non-finite times; warn about times past the last training death."""
+def check_times(times: Sequence[float], est: Any) -> None:
+    """Refuse negative or non-finite times; warn about times past the last training death.
+
+    Parameters
+    ----------
+    times : sequence of float
+        Times at which survival probabilities are asked for.
+    est : estimator
+        The fitted model (its ``unique_times_`` are the training event times).
+
+    Raises
+    ------
+    ValueError
+        If a time is negative or not finite, or the model gives no survival function.
+
+    Warns
+    -----
+    UserWarning
+        For times past the last training death (survival is held flat there).
+
+    Examples
+    --------
+    >>> from coxmt import CoxNnet
+    >>> check_times([12.0, 36.0], CoxNnet())  # unfitted: nothing to compare with
+    """
     t = np.asarray(list(times), dtype=np.float64).reshape(-1)
     if not np.isfinite(t).all() or (t < 0).any():
         bad = [f"{v:g}" for v in t if not (np.isfinite(v) and v >= 0)]
@@ -167,7 +190,7 @@ def predict_table(
     names = None if raw_names is None else [str(n) for n in raw_names]
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     if times is not None:
-        _check_times(times, est)
+        check_times(times, est)
     allow_nan = _has_imputer(model)
 
     columns, _ = read_columns(data, sep)

@@ -5,7 +5,9 @@ is written to a CSV, then every command runs through typer's CliRunner (one run
 goes through a real ``python -m coxmt`` subprocess). Outputs are checked, not
 only exit codes: survival in [0, 1] and non-increasing in time, IDs kept in
 order under the ``--id-col`` name, C-index in [0, 1], saved models reload and
-give the same risks.
+give the same risks. The slide and multimodal commands (``coxmt wsi fit | predict |
+evaluate``, each of the four models) run through the same tool in
+``tests/wsi/test_cli_models.py`` on generated feature files.
 """
 
 from __future__ import annotations
@@ -188,3 +190,22 @@ def test_subprocess_run_is_plain_and_readable(demo_csv: Path, tmp_path: Path) ->
         check=False,
     )  # fmt: skip
     assert version.returncode == 0 and re.fullmatch(r"coxmt \S+\n", version.stdout)
+
+
+@pytest.mark.parametrize("model", [pytest.param(m, id=m) for m in SAVABLE])
+def test_subprocess_predict_loads_every_saved_model(
+    model: str, fitted: dict[str, Path], demo_csv: Path, tmp_path: Path
+) -> None:
+    """A fresh `python -m coxmt predict` process loads each saved model (no class pre-imported)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    src = Path(__file__).resolve().parents[2] / "src"
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
+    out = tmp_path / "pred.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "coxmt", "predict", "--model", str(fitted[model]), "--data",
+         str(demo_csv), "--id-col", "patient_id", "--times", "1000", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["patient_id", "risk", "survival_t1000"] and len(pred) == 198

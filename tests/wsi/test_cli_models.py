@@ -12,10 +12,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from coxmt.cli._wsi import register
-from coxmt.cli._wsi_models import find_feature_files, match_slides
+from coxmt.cli import app as coxmt_app
 from coxmt.wsi import write_features
 from coxmt.wsi.heatmap import read_attention_h5
+from coxmt.wsi.matching import find_feature_files, match_slides, match_table_slides
 
 D = 8  # patch-feature dimension
 GENES = [f"G{j}_rnaseq" for j in range(6)]
@@ -24,6 +24,8 @@ TINY = {
     "wsi-coxnnet": ["model_dim=8", "attention_dim=4", "hidden_dim=4", "batch_size=16"],
     "multimodal-coxmt": ["model_dim=8", "n_heads=2", "n_rna_tokens=3", "hidden_dim=4",
                          "batch_size=16"],
+    "multimodal-coxnnet": ["model_dim=8", "n_heads=2", "n_rna_tokens=3", "hidden_dim=4",
+                           "batch_size=16"],
 }  # fmt: skip
 
 
@@ -92,14 +94,8 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def _main() -> None:
-        """Test root."""
-
-    register(root)
-    return root
+    """The whole ``coxmt`` tool, as users run it."""
+    return coxmt_app
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +129,9 @@ def _fit_args(cohort: Cohort, model: str, out: Path, table: Path | None = None) 
         pytest.param("wsi-coxmt", "table", True, id="wsi-coxmt-slide-col-unlabeled"),
         pytest.param("wsi-coxnnet", "table_noslides", False, id="wsi-coxnnet-id-prefix"),
         pytest.param("multimodal-coxmt", "table", True, id="multimodal-coxmt-unlabeled"),
+        pytest.param(
+            "multimodal-coxnnet", "table_noslides", False, id="multimodal-coxnnet-id-prefix"
+        ),
     ],
 )
 def test_fit_predict_evaluate(
@@ -244,10 +243,16 @@ def test_attention_file_draws_a_heatmap(
         pytest.param({"--table": "strangers"}, r"no patient of strangers.csv matched a feature file",
                      id="no-patient-matched"),
         pytest.param({"--model": "wsi-coxnnet", "--unlabeled": "unlabeled"},
-                     r"wsi-coxnnet is supervised and cannot use --unlabeled", id="supervised-unl"),
+                     r"--unlabeled is used only by semi-supervised models \(wsi-coxmt\); "
+                     r"wsi-coxnnet would ignore it", id="supervised-unl"),
         pytest.param({"--param": "hidden_units=4"},
-                     r"--param 'hidden_units' is not a parameter of wsi-coxmt; valid names: "
-                     r"attention_dim, batch_size", id="bad-param"),
+                     r"--param names unknown hyperparameter\(s\) \['hidden_units'\] of WSICoxMT; "
+                     r"valid names: attention_dim, batch_size", id="bad-param"),
+        pytest.param({"--param": "max_epochs=3"}, r"--epochs and --param max_epochs disagree",
+                     id="epochs-twice"),
+        pytest.param({"--threads": "-1"}, r"--threads must be >= 0", id="negative-threads"),
+        pytest.param({"--slide-col": "twice"}, r"slide '[^']+' is listed for two patients, "
+                     r"'TCGA-AB-0000' and 'TCGA-AB-0001' in 'twice'", id="slide-of-two-patients"),
         pytest.param({"--features": "_rnaseq$"}, r"uses slides only", id="features-slide-only"),
         pytest.param({"--model": "wsi-cox"}, r"unknown --model 'wsi-cox'; choose from wsi-coxmt",
                      id="unknown-model"),
@@ -265,6 +270,10 @@ def test_fit_errors(
     strangers = pd.read_csv(cohort.table).drop(columns=["slide_ids"])
     strangers["case_id"] = [f"X-{i}" for i in range(len(strangers))]
     strangers.to_csv(tmp_path / "strangers.csv", index=False)
+    twice = pd.read_csv(cohort.table)
+    twice["twice"] = twice["slide_ids"]
+    twice.loc[1, "twice"] = twice.loc[0, "slide_ids"]  # patient 1 lists patient 0's slide
+    twice.to_csv(tmp_path / "twice.csv", index=False)
     paths = {
         "nowhere": tmp_path / "nowhere",
         "empty": tmp_path / "empty",
@@ -272,6 +281,8 @@ def test_fit_errors(
         "unlabeled": cohort.unlabeled,
     }
     args = _fit_args(cohort, "wsi-coxmt", tmp_path / "model")
+    if "--slide-col" in change and change["--slide-col"] == "twice":
+        args[args.index("--table") + 1] = str(tmp_path / "twice.csv")
     for option, value in change.items():
         value = str(paths.get(value, value))
         if option in args and option != "--param":
@@ -387,6 +398,7 @@ def wsi_model_dir(
         pytest.param({"--table": "strangers", "--slide-col": "none"},
                      r"a slide-only model has nothing to score", id="no-patient-matched"),
         pytest.param({"--times": "12,-1"}, r"--times must be >= 0", id="negative-time"),
+        pytest.param({"--times": "12,abc"}, r"--times must be comma-separated numbers", id="bad-time"),
     ],
 )  # fmt: skip
 def test_predict_errors(
@@ -488,5 +500,84 @@ def test_unlabeled_patients_in_the_training_table_are_warned_about(
     r = runner.invoke(app, [*args, "--unlabeled", str(tmp_path / "unl.csv")])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())
-    assert "warning: 2 unlabeled patient(s) are also in the training table (TCGA-AB-0000, " in text
+    assert (
+        "warning: 2 unlabeled row(s) have IDs of labeled patients in the training table "
+        "(TCGA-AB-0000, " in text
+    )
     assert "8 unlabeled" in text
+
+
+def test_predict_warns_about_times_past_the_last_death(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, wsi_model_dir: Path, tmp_path: Path
+) -> None:
+    r = runner.invoke(
+        app,
+        [
+            "wsi", "predict", "--model", str(wsi_model_dir), "--table", str(cohort.table),
+            "--features-dir", str(cohort.features), "--out", str(tmp_path / "r.csv"),
+            "--id-col", "case_id", "--times", "1,10000", "--threads", "1",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "warning: time(s) 10000 past the last death in the training data" in text
+    assert "time(s) 1 " not in text
+    res = pd.read_csv(tmp_path / "r.csv")
+    assert list(res.columns) == ["case_id", "risk", "survival_t1", "survival_t10000"]
+
+
+@pytest.mark.parametrize(
+    ("slides", "expected"),
+    [
+        pytest.param(["a.svs", "b.svs;a"], r"slide 'a' is listed for two patients, 'P0' and 'P1'",
+                     id="two-patients"),
+        pytest.param(["a.svs;a.svs", "b"], None, id="same-patient-twice-is-one-slide"),
+    ],
+)  # fmt: skip
+def test_slide_listed_for_two_patients(
+    tmp_path: Path, slides: list[str], expected: str | None
+) -> None:
+    for name in ("a.h5", "b.h5"):
+        (tmp_path / name).write_bytes(b"")
+    table = pd.DataFrame({"pid": ["P0", "P1"], "slides": slides})
+    if expected is not None:
+        with pytest.raises(ValueError, match=expected):
+            match_table_slides(table, tmp_path, id_col="pid", slide_col="slides")
+        return
+    match = match_table_slides(table, tmp_path, id_col="pid", slide_col="slides")
+    assert [[p.name for p in b or []] for b in match.bags] == [["a.h5"], ["b.h5"]]
+    assert match.unused == 0 and match.n_slides == 2
+
+
+def test_library_bags_fit_a_slide_model(cohort: Cohort) -> None:
+    """The bags built from a table and a feature folder train WSICoxMT directly."""
+    from coxmt import WSICoxMT
+
+    table = pd.read_csv(cohort.table_noslides)
+    match = match_table_slides(table, cohort.features, id_col="case_id")
+    assert match.n_with_slides == 34 and match.n_slides == 42
+    y = (table["censorship"].to_numpy() == 0, table["time_months"].to_numpy())
+    model = WSICoxMT(model_dim=8, attention_dim=4, hidden_dim=4, batch_size=16, max_epochs=1,
+                     device="cpu", random_state=0).fit(match.bags, y)  # fmt: skip
+    risk = model.predict(match.bags)
+    assert risk.shape == (36,) and np.isfinite(risk).all()
+
+
+def test_multimodal_lists_text_gene_columns_left_out(
+    app: typer.Typer, runner: CliRunner, cohort: Cohort, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(cohort.table)
+    frame["G5_rnaseq"] = frame["G5_rnaseq"].astype(object)
+    frame.loc[7, "G5_rnaseq"] = "n.d."
+    table = tmp_path / "clinical.csv"
+    frame.to_csv(table, index=False)
+    args = _fit_args(cohort, "multimodal-coxnnet", tmp_path / "model", table)
+    args = args[: args.index("--features")]  # automatic feature selection
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert (
+        "warning: 1 non-numeric column(s) were left out of the features: G5_rnaseq "
+        "(G5_rnaseq holds text such as 'n.d.')" in text
+    )
+    assert "5 RNA-seq columns + slides" in text

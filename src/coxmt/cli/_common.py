@@ -17,22 +17,35 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
 __all__ = [
+    "EPOCHS_OPTION",
+    "EVENT_COL_OPTION",
     "EVENT_HELP",
+    "EVENT_MEANS_OPTION",
     "IMPUTE_HELP",
+    "IMPUTE_OPTION",
     "PARAM_HELP",
+    "PARAM_OPTION",
+    "SEED_OPTION",
     "THREADS_HELP",
+    "THREADS_OPTION",
+    "TIME_COL_OPTION",
     "FlagCommand",
     "FlagGroup",
     "check_missing_values",
     "check_param_names",
     "cli_errors",
+    "configure_estimator",
     "console",
     "err_console",
+    "eval_grid_bounds",
     "limit_threads",
     "note_constant_features",
     "parse_params",
+    "parse_times",
+    "print_step_notes",
     "show_progress",
     "sigterm_as_interrupt",
+    "survival_scores",
     "warn_skipped_columns",
     "warn_unlabeled",
 ]
@@ -80,6 +93,8 @@ _OPTION_NAMES = {
     "n_splits": "--folds",
     "chunk_rows": "--chunk-rows",
     "fill_missing": "--fill-missing",
+    "features_dir": "--features-dir",
+    "slide_col": "--slide-col",
 }
 _OPTION_RE = re.compile(r"\b(" + "|".join(_OPTION_NAMES) + r")=(?!=)(\s?)")
 # library spellings in fix-it hints -> the command-line options that do the same
@@ -298,9 +313,21 @@ THREADS_HELP = (
     "oversubscribe a shared machine (slower, not faster)."
 )
 PARAM_HELP = (
-    "Model hyperparameter NAME=VALUE (repeatable), e.g. --param max_epochs=50 --param "
-    "hidden_layer_sizes=64,32; the names are the model's get_params() names."
+    "Model hyperparameter NAME=VALUE (repeatable), e.g. --param max_epochs=50; the names are "
+    "the model's get_params() names (a wrong name is refused with the valid ones listed); "
+    "sizes as 64,32."
 )
+
+
+# options with the same name, default and help in every command that has them
+TIME_COL_OPTION: Any = typer.Option("time", help="Follow-up time column.")
+EVENT_COL_OPTION: Any = typer.Option("event", help="Event column (see --event-means).")
+EVENT_MEANS_OPTION: Any = typer.Option("event", help=EVENT_HELP)
+IMPUTE_OPTION: Any = typer.Option(None, help=IMPUTE_HELP)
+PARAM_OPTION: Any = typer.Option([], "--param", help=PARAM_HELP)
+EPOCHS_OPTION: Any = typer.Option(None, help="Training epochs (model default when omitted).")
+SEED_OPTION: Any = typer.Option(0, help="Random seed.")
+THREADS_OPTION: Any = typer.Option(1, help=THREADS_HELP)
 
 
 def limit_threads(threads: int) -> None:
@@ -397,13 +424,20 @@ def warn_skipped_columns(table: Any, features: str | None, reserved: Iterable[An
 
 
 def warn_unlabeled(
-    X_unlabeled: Any, ids: Any, models: dict[str, Any], *, refuse: bool
+    X_unlabeled: Any,
+    ids: Any,
+    models: dict[str, Any],
+    *,
+    refuse: bool,
+    semi_supervised: str = "coxmt",
 ) -> dict[str, Any]:
     """Check ``--unlabeled`` against the labeled table and the models.
 
-    Warns when unlabeled rows carry IDs of labeled patients. Models that do not use
-    unlabeled patients are refused (``refuse=True``, one model) or named in a warning.
-    Returns the models that use them.
+    Warns when unlabeled rows carry IDs of labeled patients (``X_unlabeled`` is a
+    table indexed by patient ID, or the IDs themselves). Models that do not use
+    unlabeled patients are refused (``refuse=True``, one model) or named in a
+    warning; ``semi_supervised`` names the model to choose instead. Returns the
+    models that use them.
     """
     if X_unlabeled is None:
         return {}
@@ -411,8 +445,9 @@ def warn_unlabeled(
     ignoring = [k for k in models if k not in users]
     if ignoring and (refuse or not users):
         raise ValueError(
-            f"--unlabeled is used only by semi-supervised models (coxmt); {', '.join(ignoring)} "
-            "would ignore it: drop --unlabeled or choose --model coxmt"
+            f"--unlabeled is used only by semi-supervised models ({semi_supervised}); "
+            f"{', '.join(ignoring)} would ignore it: drop --unlabeled or choose --model "
+            f"{semi_supervised}"
         )
     if ignoring:
         verb = "does" if len(ignoring) == 1 else "do"
@@ -422,7 +457,10 @@ def warn_unlabeled(
             UserWarning,
             stacklevel=2,
         )
-    both = [str(i) for i in X_unlabeled.index if i in set(ids)] if ids is not None else []
+    # a table (DataFrame) is indexed by patient ID; otherwise the IDs themselves
+    unlabeled_ids = X_unlabeled.index if hasattr(X_unlabeled, "iloc") else X_unlabeled
+    labeled_ids = set() if ids is None else {str(i) for i in ids}
+    both = [str(i) for i in unlabeled_ids if str(i) in labeled_ids]
     if both:
         warnings.warn(
             f"{len(both)} unlabeled row(s) have IDs of labeled patients in the training table "
@@ -432,3 +470,97 @@ def warn_unlabeled(
             stacklevel=2,
         )
     return users
+
+
+def parse_times(times: str | None) -> list[float] | None:
+    """Parse ``--times 12,36,60``; negative times are refused, a decimal comma gets a hint.
+
+    Examples
+    --------
+    >>> parse_times("12, 36,60")
+    [12.0, 36.0, 60.0]
+    >>> parse_times(None) is None
+    True
+    """
+    if times is None:
+        return None
+    try:
+        values = [float(t) for t in times.split(",") if t.strip()]
+    except ValueError:
+        hint = ""
+        if re.search(r"\d,\d", times) and ";" not in times:
+            hint = " (use a point as the decimal mark: 1.5, not 1,5)"
+        raise ValueError(f"--times must be comma-separated numbers, got {times!r}{hint}") from None
+    negative = [f"{t:g}" for t in values if t < 0]
+    if negative:
+        raise ValueError(
+            f"--times must be >= 0 (time since the start of follow-up); got {', '.join(negative)}"
+        )
+    return values
+
+
+def configure_estimator(
+    estimator: Any,
+    label: str,
+    param: Sequence[str],
+    epochs: int | None,
+    seed: int | None,
+    option: str = "--param",
+) -> Any:
+    """``estimator`` with the ``--param`` values (names checked), ``--epochs`` and ``--seed`` set."""
+    user = parse_params(param)
+    check_param_names(estimator, user, option)
+    defaults: dict[str, Any] = {}
+    names = estimator.get_params(deep=False)
+    if seed is not None and "random_state" in names:
+        defaults["random_state"] = seed
+    if epochs is not None:
+        if "max_epochs" not in names:
+            raise ValueError(f"--epochs does not apply to {label} (it has no training epochs)")
+        if "max_epochs" in user and user["max_epochs"] != epochs:
+            raise ValueError("--epochs and --param max_epochs disagree; give one of them")
+        defaults["max_epochs"] = epochs
+    try:
+        return estimator.set_params(**{**defaults, **user})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad --param for {label}: {exc}") from None
+
+
+def eval_grid_bounds(time: Any, event: Any) -> tuple[float, float]:
+    """Time range of the IBS grid: the 10th to the 90th percentile of the event times."""
+    import numpy as np
+
+    t_ev = np.asarray(time)[np.asarray(event, dtype=bool)]
+    lo = float(np.quantile(t_ev, 0.1))
+    hi = float(min(np.quantile(t_ev, 0.9), np.asarray(time).max() * 0.999))
+    if not hi > lo:
+        raise ValueError("too few distinct event times to evaluate the integrated Brier score")
+    return lo, hi
+
+
+def survival_scores(
+    table: Any, risk: Any, survival: Callable[[Any], Any]
+) -> tuple[float, float, float]:
+    """Harrell's C, Uno's C and the IBS of ``risk`` on a labeled table.
+
+    ``survival(grid)`` gives the survival matrix (patients x grid). The IPCW
+    metrics use the table's own censoring distribution; Uno's C is truncated at
+    the 90th percentile of the event times (censoring weights vanish later).
+    """
+    import numpy as np
+
+    from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
+
+    c = concordance_index(table.event, table.time, risk)
+    lo, hi = eval_grid_bounds(table.time, table.event)
+    uno = concordance_index_ipcw(table.y, table.y, risk, tau=hi)
+    grid = np.linspace(lo, hi, 50)
+    ibs = integrated_brier_score(table.y, table.y, survival(grid), grid)
+    return float(c), float(uno), float(ibs)
+
+
+def print_step_notes(steps: Iterable[tuple[str, Any]]) -> None:
+    """Print the ``note_`` of fitted preprocessing steps (e.g. columns dropped) as note lines."""
+    for _, step in steps:
+        if getattr(step, "note_", ""):
+            console.print(f"note: {step.note_}", highlight=False)

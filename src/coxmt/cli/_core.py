@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from coxmt.cli._common import (
-    EVENT_HELP,
-    IMPUTE_HELP,
-    PARAM_HELP,
-    THREADS_HELP,
+    EPOCHS_OPTION,
+    EVENT_COL_OPTION,
+    EVENT_MEANS_OPTION,
+    IMPUTE_OPTION,
+    PARAM_OPTION,
+    SEED_OPTION,
+    THREADS_OPTION,
+    TIME_COL_OPTION,
     check_missing_values,
-    check_param_names,
     cli_errors,
+    configure_estimator,
     console,
     limit_threads,
     parse_params,
+    parse_times,
+    print_step_notes,
     show_progress,
+    survival_scores,
     warn_skipped_columns,
     warn_unlabeled,
 )
@@ -65,47 +71,13 @@ def _build_preprocessing(top_genes: int | None, log2: bool, impute: str | None =
     return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True, impute=impute)
 
 
-def _parse_times(times: str | None) -> list[float] | None:
-    if times is None:
-        return None
-    try:
-        values = [float(t) for t in times.split(",") if t.strip()]
-    except ValueError:
-        hint = ""
-        if re.search(r"\d,\d", times) and ";" not in times:
-            hint = " (use a point as the decimal mark: 1.5, not 1,5)"
-        raise ValueError(f"--times must be comma-separated numbers, got {times!r}{hint}") from None
-    negative = [f"{t:g}" for t in values if t < 0]
-    if negative:
-        raise ValueError(
-            f"--times must be >= 0 (time since the start of follow-up); got {', '.join(negative)}"
-        )
-    return values
-
-
 def _build_estimator(
     model: str, param: list[str], epochs: int | None, seed: int | None, option: str = "--param"
 ) -> Any:
     """The estimator named ``model`` with ``--param`` values (checked) and ``--epochs``."""
     from coxmt.experiments import get_model
 
-    user = parse_params(param)
-    estimator = get_model(model)
-    check_param_names(estimator, user, option)
-    defaults: dict[str, Any] = {}
-    names = estimator.get_params(deep=False)
-    if seed is not None and "random_state" in names:
-        defaults["random_state"] = seed
-    if epochs is not None:
-        if "max_epochs" not in names:
-            raise ValueError(f"--epochs does not apply to {model} (it has no training epochs)")
-        if "max_epochs" in user and user["max_epochs"] != epochs:
-            raise ValueError("--epochs and --param max_epochs disagree; give one of them")
-        defaults["max_epochs"] = epochs
-    try:
-        return estimator.set_params(**{**defaults, **user})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"bad --param for {model}: {exc}") from None
+    return configure_estimator(get_model(model), model, param, epochs, seed, option)
 
 
 @cli_errors
@@ -115,7 +87,7 @@ def demo(
     seed: int = typer.Option(0, help="Random seed (splits and models)."),
     jobs: int = typer.Option(1, help="Parallel worker processes."),
     out: Path | None = typer.Option(None, help="Folder for the results (tables, predictions)."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
     progress: bool = typer.Option(
         True, help="Show a progress bar (only when stderr is a terminal)."
     ),
@@ -155,9 +127,9 @@ def fit(
     data: Path = typer.Option(
         ..., help="Training table (CSV/TSV/Parquet/h5ad, optionally gzipped)."
     ),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     features: str | None = typer.Option(
         None, help="Regex selecting feature columns, e.g. '_rnaseq$' (default: all numeric)."
     ),
@@ -170,11 +142,11 @@ def fit(
         None, help="Keep the K most variable features (fitted on the training table)."
     ),
     log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
-    impute: str | None = typer.Option(None, help=IMPUTE_HELP),
-    param: list[str] = typer.Option([], "--param", help=PARAM_HELP),
-    epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    impute: str | None = IMPUTE_OPTION,
+    param: list[str] = PARAM_OPTION,
+    epochs: int | None = EPOCHS_OPTION,
+    seed: int = SEED_OPTION,
+    threads: int = THREADS_OPTION,
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
     verbose: bool = typer.Option(
         True, help="Show a progress bar (only when stderr is a terminal)."
@@ -212,9 +184,7 @@ def fit(
         )
         check_missing_values(X_unl, impute, f"{unlabeled.name}")
     pipe.fit(table.X, table.y, X_unlabeled=X_unl)
-    for _, step in pipe.steps[:-1]:
-        if getattr(step, "note_", ""):
-            console.print(f"note: {step.note_}", highlight=False)
+    print_step_notes(pipe.steps[:-1])
     if "verbose" in names:
         estimator.set_params(verbose=False)
     save_model(pipe, out)
@@ -246,7 +216,7 @@ def predict(
     chunk_rows: int | None = typer.Option(
         None, help="Rows read and scored at a time (default: about 4 million values per chunk)."
     ),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Score patients with a saved model: risk (higher = higher risk) per patient.
 
@@ -254,6 +224,9 @@ def predict(
     missing ones are an error (or filled with --fill-missing). The table is read
     in chunks, so memory stays bounded however many patients it holds.
     """
+    # every built-in model class registers itself for loading when its module is imported;
+    # a fresh process has not imported them all (rsf models failed to load without it)
+    import coxmt.estimators  # noqa: F401
     from coxmt.predict import predict_table
 
     limit_threads(threads)
@@ -262,7 +235,7 @@ def predict(
         data,
         out,
         id_col=id_col,
-        times=_parse_times(times),
+        times=parse_times(times),
         fill_missing=fill_missing,
         chunk_rows=chunk_rows,
         log=console.print,
@@ -274,12 +247,12 @@ def predict(
 def evaluate(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt fit`."),
     data: Path = typer.Option(..., help="Labeled table to evaluate on."),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help="Patient ID column."),
     fill_missing: float | None = typer.Option(None, help="Fill missing features with this value."),
-    threads: int = typer.Option(1, help=THREADS_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Evaluate a saved model on a labeled table: Harrell's C, Uno's C and the integrated Brier score.
 
@@ -288,7 +261,6 @@ def evaluate(
     """
     from coxmt.estimators._base import align_features
     from coxmt.io import load_model
-    from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
 
     limit_threads(threads)
     est = load_model(model)
@@ -306,15 +278,7 @@ def evaluate(
     names = getattr(est, "feature_names_in_", None)
     X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
     risk = est.predict(X)
-    import numpy as np
-
-    c = concordance_index(table.event, table.time, risk)
-    lo, hi = (float(v) for v in _eval_grid_bounds(table.time, table.event))
-    # Uno's C truncated at the 90th percentile of event times (censoring weights vanish later)
-    uno = concordance_index_ipcw(table.y, table.y, risk, tau=hi)
-    grid = np.linspace(lo, hi, 50)
-    surv = est.predict_survival_function(X, grid)
-    ibs = integrated_brier_score(table.y, table.y, surv, grid)
+    c, uno, ibs = survival_scores(table, risk, lambda grid: est.predict_survival_function(X, grid))
     console.print(
         f"{len(table)} patients, {int(table.event.sum())} deaths: Harrell C {c:.4f}, "
         f"Uno C {uno:.4f}, IBS {ibs:.4f}",
@@ -330,17 +294,6 @@ def _demo_models(seed: int) -> dict[str, Any]:
         "Cox-nnet": get_model("coxnnet", random_state=seed),
         "CoxPH (ridge)": get_model("coxph", random_state=seed),
     }
-
-
-def _eval_grid_bounds(time: Any, event: Any) -> tuple[float, float]:
-    import numpy as np
-
-    t_ev = np.asarray(time)[np.asarray(event, dtype=bool)]
-    lo = float(np.quantile(t_ev, 0.1))
-    hi = float(min(np.quantile(t_ev, 0.9), np.asarray(time).max() * 0.999))
-    if not hi > lo:
-        raise ValueError("too few distinct event times to evaluate the integrated Brier score")
-    return lo, hi
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,12 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
-    EVENT_HELP,
-    IMPUTE_HELP,
+    EVENT_COL_OPTION,
+    EVENT_MEANS_OPTION,
+    IMPUTE_OPTION,
     PARAM_HELP,
     THREADS_HELP,
+    TIME_COL_OPTION,
     check_missing_values,
     check_param_names,
     cli_errors,
@@ -308,9 +310,9 @@ def _run(
 
 
 _DATA = typer.Option(..., help="Labeled table (CSV/TSV/Parquet/h5ad, optionally gzipped).")
-_TIME = typer.Option("time", help="Follow-up time column.")
-_EVENT = typer.Option("event", help="Event column (see --event-means).")
-_MEANS = typer.Option("event", help=EVENT_HELP)
+_TIME = TIME_COL_OPTION
+_EVENT = EVENT_COL_OPTION
+_MEANS = EVENT_MEANS_OPTION
 _FEATURES = typer.Option(
     None, help="Feature columns: a regex such as '_rnaseq$' or a suffix (default: all numeric)."
 )
@@ -323,7 +325,7 @@ _TOP = typer.Option(
 )
 _LOG2 = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only).")
 _SCALE = typer.Option(True, help="Standardise features (fitted on each training fold).")
-_IMPUTE = typer.Option(None, help=IMPUTE_HELP)
+_IMPUTE = IMPUTE_OPTION
 _UNL = typer.Option(
     None, help="Table of unlabeled patients (features only) for semi-supervised models."
 )

@@ -2,22 +2,15 @@
 
 A cohort is a table (one row per patient: ID, outcome, optionally RNA-seq
 columns and a column listing the patient's slides) plus a folder of patch
-feature files (CLAM/TRIDENT ``.h5``, CLAM ``.pt``), one per slide, named after
-the slide. Patients are matched to feature files
-
-- through the slide column (``--slide-col``, by default ``slide_ids`` when the
-  table has it): ``;``-separated slide file names, matched to feature files by
-  name without extension;
-- otherwise by prefix: a feature file belongs to the patient whose ID starts
-  its name, up to a separator (``TCGA-A1-A0SB-01Z-00-DX1.h5`` -> ``TCGA-A1-A0SB``).
-
-Patients without a feature file are kept (the models give them a learned
-"missing slide" token) and counted in a note.
+feature files (CLAM/TRIDENT ``.h5``, CLAM ``.pt``), one per slide. Patients are
+matched to feature files by :func:`coxmt.wsi.matching.match_table_slides` (slide
+column, else patient-ID prefix of the file names). Patients without a feature
+file are kept (the models give them a learned "missing slide" token) and counted
+in a note.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,23 +18,30 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
-    EVENT_HELP,
-    IMPUTE_HELP,
+    EPOCHS_OPTION,
+    EVENT_COL_OPTION,
+    EVENT_MEANS_OPTION,
+    IMPUTE_OPTION,
+    PARAM_OPTION,
+    SEED_OPTION,
+    THREADS_OPTION,
+    TIME_COL_OPTION,
     check_missing_values,
     cli_errors,
+    configure_estimator,
     console,
+    limit_threads,
+    parse_params,
+    parse_times,
+    print_step_notes,
+    show_progress,
+    survival_scores,
+    warn_skipped_columns,
+    warn_unlabeled,
 )
+from coxmt.wsi.matching import SlideMatch, find_feature_files, match_table_slides, slide_column
 
-__all__ = [
-    "FEATURE_SUFFIXES",
-    "MODELS",
-    "SlideMatch",
-    "evaluate",
-    "find_feature_files",
-    "fit",
-    "match_slides",
-    "predict",
-]
+__all__ = ["MODELS", "evaluate", "fit", "predict", "register"]
 
 #: ``--model`` names -> estimator classes of :mod:`coxmt`.
 MODELS = {
@@ -50,9 +50,6 @@ MODELS = {
     "multimodal-coxmt": "MultimodalCoxMT",
     "multimodal-coxnnet": "MultimodalCoxNnet",
 }
-#: Feature-file endings read from ``--features-dir`` (``.h5`` preferred for the same slide).
-FEATURE_SUFFIXES = (".h5", ".pt")
-_SLIDE_COL_DEFAULT = "slide_ids"
 
 _TABLE_HELP = (
     "Clinical table, one row per patient (CSV/TSV/Parquet/h5ad, optionally gzipped); --data "
@@ -73,178 +70,9 @@ _MODEL_HELP = (
     "multimodal-coxmt (RNA-seq columns of the table + slides, cross-attention, Mean Teacher) "
     "or multimodal-coxnnet (its supervised twin)."
 )
-_PARAM_HELP = (
-    "Model hyperparameter NAME=VALUE, repeatable (e.g. --param model_dim=128 --param "
-    "max_tokens=256); the names are the estimator's parameters."
-)
 
 
 # ------------------------------------------------------------------ slides <-> patients
-
-
-def find_feature_files(features_dir: Path) -> dict[str, Path]:
-    """Feature files of a folder by slide name (file name without extension).
-
-    ``.h5`` files win over ``.pt`` files of the same slide; CLAM's ``h5_files/``
-    and ``pt_files/`` subfolders are searched as well; hidden and temporary
-    files are skipped.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("S1.pt", "S1.h5", "S2.pt", "notes.txt"):
-    ...     _ = (d / name).write_bytes(b"")
-    >>> {k: v.name for k, v in find_feature_files(d).items()}
-    {'S1': 'S1.h5', 'S2': 'S2.pt'}
-    """
-    features_dir = Path(features_dir)
-    if not features_dir.exists():
-        raise FileNotFoundError(
-            f"feature folder {str(features_dir)!r} does not exist; pass --features-dir with the "
-            "folder of <slide>.h5 files written by 'coxmt wsi extract' (or CLAM/TRIDENT)"
-        )
-    if not features_dir.is_dir():
-        raise ValueError(
-            f"--features-dir {str(features_dir)!r} is a file; pass the folder that holds the "
-            "feature files"
-        )
-    found: dict[str, Path] = {}
-    folders = [features_dir, features_dir / "h5_files", features_dir / "pt_files"]
-    for folder in (f for f in folders if f.is_dir()):
-        for path in sorted(folder.iterdir()):
-            suffix = path.suffix.lower()
-            if path.name.startswith(".") or suffix not in FEATURE_SUFFIXES or not path.is_file():
-                continue
-            old = found.get(path.stem)
-            if old is None or (old.suffix.lower() != ".h5" and suffix == ".h5"):
-                found[path.stem] = path
-    if not found:
-        raise ValueError(
-            f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in {str(features_dir)!r}; "
-            "extract them with 'coxmt wsi extract SLIDES -o FOLDER' or point --features-dir at "
-            "the folder that holds them"
-        )
-    return found
-
-
-@dataclass
-class SlideMatch:
-    """Feature files matched to the patients of a table.
-
-    Attributes
-    ----------
-    bags : list
-        One entry per patient: a list of feature-file paths, or None (no slide).
-    how : str
-        How the match was made (for messages).
-    unlisted : list of str
-        Slides named in the slide column without a feature file.
-    unused : int
-        Feature files matched to no patient.
-    """
-
-    bags: list[list[Path] | None]
-    how: str
-    unlisted: list[str]
-    unused: int
-
-    @property
-    def n_with_slides(self) -> int:
-        """Patients with at least one feature file."""
-        return sum(b is not None for b in self.bags)
-
-    @property
-    def n_slides(self) -> int:
-        """Feature files used."""
-        return sum(len(b) for b in self.bags if b is not None)
-
-
-def _slide_names(value: Any) -> list[str]:
-    if value is None or (isinstance(value, float) and value != value):
-        return []
-    return [s.strip() for s in str(value).split(";") if s.strip()]
-
-
-def _strip_slide_suffix(name: str) -> str:
-    low = name.lower()
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if low.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
-def match_slides(
-    ids: Any, files: dict[str, Path], slide_lists: Any = None, *, slide_col: str = ""
-) -> SlideMatch:
-    """Match feature files (by slide name) to patients.
-
-    Parameters
-    ----------
-    ids : sequence
-        Patient IDs, one per patient.
-    files : dict of str to Path
-        Feature files by slide name, as from :func:`find_feature_files`.
-    slide_lists : sequence, optional
-        Per patient, the ``;``-separated slide file names (with or without
-        extension). When None, a file belongs to the patient whose ID starts its
-        name up to a separator (``-``, ``_``, ``.``, ...); the longest such ID wins.
-    slide_col : str
-        Name of the slide column, for messages.
-
-    Examples
-    --------
-    >>> files = {"TCGA-A1-A0SB-01Z-00-DX1": Path("a.h5"), "TCGA-A1-A0SB-01Z-00-DX2": Path("b.h5"),
-    ...          "P10-slide": Path("c.h5")}
-    >>> m = match_slides(["TCGA-A1-A0SB", "P1", "P10"], files)
-    >>> [None if b is None else [p.name for p in b] for b in m.bags]
-    [['a.h5', 'b.h5'], None, ['c.h5']]
-    >>> m = match_slides(["x", "y"], files, ["TCGA-A1-A0SB-01Z-00-DX1.svs;gone.svs", None])
-    >>> [None if b is None else [p.name for p in b] for b in m.bags], m.unlisted, m.unused
-    ([['a.h5'], None], ['gone.svs'], 2)
-    """
-    id_list = [str(i) for i in ids]
-    used: set[str] = set()
-    bags: list[list[Path] | None] = []
-    unlisted: list[str] = []
-    if slide_lists is not None:
-        for value in slide_lists:
-            paths = []
-            for name in _slide_names(value):
-                key = next((k for k in (name, _strip_slide_suffix(name)) if k in files), None)
-                if key is None:
-                    unlisted.append(name)
-                elif key not in used:
-                    used.add(key)
-                    paths.append(files[key])
-            bags.append(paths or None)
-        how = f"slide column {slide_col!r}"
-    else:
-        position = {pid: i for i, pid in reversed(list(enumerate(id_list)))}
-        per_patient: dict[int, list[Path]] = {}
-        for stem in sorted(files):
-            cuts = [k for k in range(len(stem), 0, -1) if k == len(stem) or not stem[k].isalnum()]
-            owner = next((position[stem[:k]] for k in cuts if stem[:k] in position), None)
-            if owner is not None:
-                per_patient.setdefault(owner, []).append(files[stem])
-                used.add(stem)
-        bags = [per_patient.get(i) for i in range(len(id_list))]
-        how = "patient ID prefix of the feature-file names"
-    return SlideMatch(bags=bags, how=how, unlisted=unlisted, unused=len(files) - len(used))
-
-
-def _slide_column(frame: Any, slide_col: str | None) -> str | None:
-    """The slide column to use: the one given (must exist), else 'slide_ids' if present."""
-    if slide_col is None:
-        return _SLIDE_COL_DEFAULT if _SLIDE_COL_DEFAULT in frame.columns else None
-    if slide_col not in frame.columns:
-        cols = [str(c) for c in frame.columns[:20]]
-        raise ValueError(
-            f"--slide-col {slide_col!r} is not a column of the table (columns {cols}"
-            f"{' ...' if len(frame.columns) > 20 else ''}); name the column that lists each "
-            "patient's slides, or leave --slide-col out to match feature files by --id-col prefix"
-        )
-    return slide_col
 
 
 def _match(
@@ -258,19 +86,13 @@ def _match(
     require: bool = True,
 ) -> SlideMatch:
     """Match a table's patients to the feature files of ``features_dir``, with notes."""
-    files = find_feature_files(features_dir)
-    col = _slide_column(frame, slide_col)
-    if col is None and id_col is None:
-        raise ValueError(
-            f"cannot tell which slides belong to which patient of {what}: it has no "
-            f"{_SLIDE_COL_DEFAULT!r} column; pass --id-col (feature files named after the "
-            "patient ID, e.g. TCGA-A1-A0SB-01Z-00-DX1.h5) or --slide-col"
-        )
-    lists = None if col is None else frame[col].tolist()
-    match = match_slides(ids, files, lists, slide_col=col or "")
+    match = match_table_slides(
+        frame, features_dir, ids=None if id_col is None else list(ids), slide_col=slide_col
+    )
+    col = slide_column(frame, slide_col)
     n = len(match.bags)
     if require and match.n_with_slides == 0:
-        example = ", ".join(sorted(files)[:3])
+        example = ", ".join(sorted(find_feature_files(features_dir))[:3])
         shown = ", ".join(str(i) for i in list(ids)[:3])
         raise ValueError(
             f"no patient of {what} matched a feature file in {str(features_dir)!r} (by "
@@ -455,27 +277,14 @@ def _risk(est: Any, cohort: _Cohort) -> Any:
 # ------------------------------------------------------------------------- parameters
 
 
-def _model_params(model: str, params: list[str] | None, seed: int, epochs: int | None) -> Any:
+def _estimator(model: str, param: list[str], seed: int, epochs: int | None) -> Any:
+    """The slide or multimodal estimator named ``model``, with ``--param``/``--epochs``/``--seed``."""
     import coxmt
-    from coxmt.experiments import parse_param_grid
 
     key = model.strip().lower()
     if key not in MODELS:
         raise ValueError(f"unknown --model {model!r}; choose from {', '.join(MODELS)}")
-    cls = getattr(coxmt, MODELS[key])
-    valid = sorted(cls().get_params())
-    chosen: dict[str, Any] = {"random_state": seed}
-    if epochs is not None:
-        chosen["max_epochs"] = epochs
-    for name, values in parse_param_grid(params or []).items():
-        if name not in valid:
-            raise ValueError(
-                f"--param {name!r} is not a parameter of {model}; valid names: {', '.join(valid)}"
-            )
-        if len(values) != 1:
-            raise ValueError(f"--param {name} takes one value, got {values}")
-        chosen[name] = values[0]
-    return cls(**chosen)
+    return configure_estimator(getattr(coxmt, MODELS[key])(), model, param, epochs, seed)
 
 
 # --------------------------------------------------------------------------- commands
@@ -487,9 +296,9 @@ def fit(
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
     out: Path = typer.Option(..., help="Folder to save the fitted model in."),
     model: str = typer.Option("wsi-coxmt", help=_MODEL_HELP),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help=_ID_HELP),
     slide_col: str | None = typer.Option(None, help=_SLIDE_COL_HELP),
     features: str | None = typer.Option(
@@ -506,12 +315,15 @@ def fit(
         None, help="Multimodal: keep the K most variable RNA-seq columns (fitted on the table)."
     ),
     log2: bool = typer.Option(False, help="Multimodal: log2(x + 1) the RNA-seq first."),
-    impute: str | None = typer.Option(None, help=IMPUTE_HELP),
-    param: list[str] | None = typer.Option(None, "--param", help=_PARAM_HELP),
-    epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
-    seed: int = typer.Option(0, help="Random seed."),
+    impute: str | None = IMPUTE_OPTION,
+    param: list[str] = PARAM_OPTION,
+    epochs: int | None = EPOCHS_OPTION,
+    seed: int = SEED_OPTION,
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ..."),
-    verbose: bool = typer.Option(True, help="Show a progress bar."),
+    threads: int = THREADS_OPTION,
+    verbose: bool = typer.Option(
+        True, help="Show a progress bar (only when stderr is a terminal)."
+    ),
 ) -> None:
     """Fit a slide-only or multimodal model on a table + a folder of feature files; save it."""
     from coxmt._validation import check_survival_target
@@ -520,19 +332,24 @@ def fit(
     from coxmt.io import save_model
     from coxmt.pipeline import SurvivalPipeline
 
-    estimator = _model_params(model, param, seed, epochs)
-    estimator.set_params(device=device, verbose=verbose)
+    limit_threads(threads)
+    estimator = _estimator(model, param, seed, epochs)
+    estimator.set_params(device=device)
+    if "verbose" not in parse_params(param):
+        estimator.set_params(verbose=show_progress(verbose))
     multimodal = type(estimator).__name__.startswith("Multimodal")
-    semi = type(estimator).__name__.endswith("CoxMT")
     if not multimodal and (features is not None or top_genes is not None or log2):
         raise ValueError(
             f"--features, --top-genes and --log2 select RNA-seq for multimodal models; {model} "
             "uses slides only (choose --model multimodal-coxmt to add RNA-seq)"
         )
-    if unlabeled is not None and not semi:
-        raise ValueError(
-            f"{model} is supervised and cannot use --unlabeled patients; use "
-            f"{model.replace('coxnnet', 'coxmt')} or leave --unlabeled out"
+    if unlabeled is not None:  # refused before any table is read
+        warn_unlabeled(
+            [],
+            None,
+            {model: estimator},
+            refuse=True,
+            semi_supervised=model.replace("coxnnet", "coxmt"),
         )
     pre = _build_preprocessing(top_genes, log2, impute) if multimodal else None
     labeled = load_survival_table(
@@ -552,6 +369,7 @@ def fit(
     n_no_rna = 0
     if multimodal:
         X = labeled.X
+        warn_skipped_columns(labeled, features, [time_col, event_col, id_col, slide_col])
         n_no_rna = _check_rna(X, impute, table.name)
         if n_no_rna == len(X):
             raise ValueError(
@@ -566,16 +384,7 @@ def fit(
         if multimodal:
             X_unl = _rna(frame_u, [str(c) for c in labeled.X.columns], ids_u, unlabeled.name)
             n_no_rna += _check_rna(X_unl, impute, unlabeled.name)
-        if id_col is not None:
-            both = sorted(set(map(str, ids_u)) & set(map(str, ids)))
-            if both:
-                warnings.warn(
-                    f"{len(both)} unlabeled patient(s) are also in the training table "
-                    f"({', '.join(both[:5])}{' ...' if len(both) > 5 else ''}); drop them from "
-                    f"{unlabeled.name} so that no patient counts twice",
-                    UserWarning,
-                    stacklevel=1,
-                )
+        warn_unlabeled(ids_u, ids if id_col is not None else None, {model: estimator}, refuse=True)
     if n_no_rna:
         console.print(
             f"note: {n_no_rna} patient(s) have no RNA-seq values; they are kept, with the "
@@ -586,9 +395,7 @@ def fit(
     if multimodal:
         assert pre is not None and X is not None
         Xt = _preprocess_rna(pre, X, labeled.y, fit=True)
-        for _, step in pre.steps:
-            if getattr(step, "note_", ""):
-                console.print(f"note: {step.note_}", highlight=False)
+        print_step_notes(pre.steps)
         Xut = None if X_unl is None else _preprocess_rna(pre, X_unl)
         estimator.fit(Xt, match.bags, labeled.y, X_rna_unlabeled=Xut, bags_unlabeled=bags_unl)
         train_c = estimator.score(Xt, match.bags, labeled.y)
@@ -630,18 +437,18 @@ def predict(
         help="Folder for per-slide attention files <slide>_attention.h5 (every patch), for "
         "`coxmt wsi heatmap SLIDE FILE`.",
     ),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Score patients with a saved slide or multimodal model: risk (higher = higher risk)."""
     import numpy as np
     import pandas as pd
 
     from coxmt._atomic import atomic_path
-    from coxmt.cli._core import _parse_times
     from coxmt.io import load_model
+    from coxmt.predict import check_times
 
-    grid = _parse_times(times)
-    if grid is not None and any(t < 0 for t in grid):
-        raise ValueError(f"--times must be >= 0, got {times!r}")
+    limit_threads(threads)
+    grid = parse_times(times)
     if attention_dir is not None and attention_dir.resolve() == features_dir.resolve():
         raise ValueError(
             "--attention-dir is the feature folder; choose another folder for attention files"
@@ -653,15 +460,7 @@ def predict(
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
     res = pd.DataFrame({cohort.ids.name or "id": np.asarray(cohort.ids), "risk": risk})
     if grid:
-        last = float(est.unique_times_.max()) if len(est.unique_times_) else 0.0
-        late = [t for t in grid if t > last]
-        if late:
-            warnings.warn(
-                f"--times {late} lie past the last training event time ({last:g}); survival "
-                "there is extrapolated as flat",
-                UserWarning,
-                stacklevel=1,
-            )
+        check_times(grid, est)
         surv = est.baseline_.survival(risk, np.asarray(grid, dtype=np.float64))
         for j, t in enumerate(grid):
             res[f"survival_t{t:g}"] = surv[:, j]
@@ -713,11 +512,12 @@ def evaluate(
     model: Path = typer.Option(..., help="Folder of a model saved by `coxmt wsi fit`."),
     table: Path = typer.Option(..., "--table", "--data", help="Labeled table to evaluate on."),
     features_dir: Path = typer.Option(..., help=_FEATURES_DIR_HELP),
-    time_col: str = typer.Option("time", help="Follow-up time column."),
-    event_col: str = typer.Option("event", help="Event column (see --event-means)."),
-    event_means: str = typer.Option("event", help=EVENT_HELP),
+    time_col: str = TIME_COL_OPTION,
+    event_col: str = EVENT_COL_OPTION,
+    event_means: str = EVENT_MEANS_OPTION,
     id_col: str | None = typer.Option(None, help=_ID_HELP),
     slide_col: str | None = typer.Option(None, help=_SLIDE_COL_HELP),
+    threads: int = THREADS_OPTION,
 ) -> None:
     """Evaluate a saved slide or multimodal model: Harrell's C, Uno's C and the integrated Brier score.
 
@@ -726,11 +526,10 @@ def evaluate(
     """
     import numpy as np
 
-    from coxmt.cli._core import _eval_grid_bounds
     from coxmt.data import load_survival_table
     from coxmt.io import load_model
-    from coxmt.metrics import concordance_index, concordance_index_ipcw, integrated_brier_score
 
+    limit_threads(threads)
     loaded = load_model(model)
     _, est, _ = _model_kind(loaded)
     labeled = load_survival_table(
@@ -747,11 +546,7 @@ def evaluate(
         loaded, model, table, labeled.clinical, ids, features_dir, id_col, slide_col
     )
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
-    c = concordance_index(labeled.event, labeled.time, risk)
-    lo, hi = _eval_grid_bounds(labeled.time, labeled.event)
-    uno = concordance_index_ipcw(labeled.y, labeled.y, risk, tau=hi)
-    grid = np.linspace(lo, hi, 50)
-    ibs = integrated_brier_score(labeled.y, labeled.y, est.baseline_.survival(risk, grid), grid)
+    c, uno, ibs = survival_scores(labeled, risk, lambda grid: est.baseline_.survival(risk, grid))
     console.print(
         f"{len(labeled)} patients ({sum(b is not None for b in cohort.bags)} with slides), "
         f"{labeled.n_events} deaths: Harrell C {c:.4f}, Uno C {uno:.4f}, IBS {ibs:.4f}",

@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # static checkers see the real objects; at run time they load
         write_features,
         write_patch_coords,
     )
+    from coxmt.wsi.matching import SlideMatch, find_feature_files, match_slides, match_table_slides
     from coxmt.wsi.patching import PatchGrid, grid_patches, load_patch_grid
     from coxmt.wsi.slide import (
         SLIDE_EXTENSIONS,
@@ -103,6 +104,10 @@ _LAZY = {
     "PatchFilter": "coxmt.wsi.filters",
     "apply_patch_filter": "coxmt.wsi.filters",
     "load_patch_filter": "coxmt.wsi.filters",
+    "SlideMatch": "coxmt.wsi.matching",
+    "find_feature_files": "coxmt.wsi.matching",
+    "match_slides": "coxmt.wsi.matching",
+    "match_table_slides": "coxmt.wsi.matching",
 }
 
 __all__ = [
@@ -117,6 +122,7 @@ __all__ = [
     "PatchFilter",
     "PatchGrid",
     "Slide",
+    "SlideMatch",
     "TissueMask",
     "ViTConfig",
     "VisionTransformer",
@@ -125,12 +131,15 @@ __all__ = [
     "extract_features",
     "extract_slides",
     "feature_file_info",
+    "find_feature_files",
     "find_slides",
     "grid_patches",
     "load_patch_filter",
     "load_patch_grid",
     "load_state_dict_file",
     "magnification_to_mpp",
+    "match_slides",
+    "match_table_slides",
     "open_slide",
     "otsu_threshold",
     "patch_slide",

@@ -23,6 +23,7 @@ from coxmt.cli._common import (
     warn_skipped_columns,
     warn_unlabeled,
 )
+from coxmt.cli._experiments import CLIP_HELP, TRANSFORM_HELP, _preprocessing, _print_transform
 
 __all__ = ["register"]
 
@@ -55,14 +56,15 @@ def _load_labeled(
     )
 
 
-def _build_preprocessing(top_genes: int | None, log2: bool, impute: str | None = None) -> Any:
-    from coxmt.preprocessing import make_rnaseq_preprocessor
-
-    if top_genes is not None and top_genes < 1:
-        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
-    if impute is not None and impute not in ("median", "mean"):
-        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True, impute=impute)
+def _build_preprocessing(
+    top_genes: int | None,
+    log2: bool,
+    impute: str | None = None,
+    *,
+    transform: str = "auto",
+    clip: float = 5.0,
+) -> Any:
+    return _preprocessing(top_genes, log2, True, impute, transform, clip)
 
 
 def _parse_times(times: str | None) -> list[float] | None:
@@ -134,6 +136,8 @@ def demo(
         f"[bold]{table.source}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
         f"{table.X.shape[1]} features"
     )
+    pre = _build_preprocessing(None, False)
+    _print_transform(pre, table.X)
     results = cross_validate(
         _demo_models(seed),
         table.X,
@@ -141,7 +145,7 @@ def demo(
         n_splits=folds,
         n_repeats=repeats,
         random_state=seed,
-        preprocessing=_build_preprocessing(None, False),
+        preprocessing=pre,
         n_jobs=jobs,
         results_dir=out,
         ids=table.ids,
@@ -169,7 +173,9 @@ def fit(
     top_genes: int | None = typer.Option(
         None, help="Keep the K most variable features (fitted on the training table)."
     ),
-    log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
+    log2: bool = typer.Option(False, help="Same as --transform log2 (raw counts/TPM only)."),
+    transform: str = typer.Option("auto", help=TRANSFORM_HELP),
+    clip: float = typer.Option(5.0, help=CLIP_HELP),
     impute: str | None = typer.Option(None, help=IMPUTE_HELP),
     param: list[str] = typer.Option([], "--param", help=PARAM_HELP),
     epochs: int | None = typer.Option(None, help="Training epochs (model default when omitted)."),
@@ -193,7 +199,7 @@ def fit(
             "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
             "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
         )
-    pre = _build_preprocessing(top_genes, log2, impute)
+    pre = _build_preprocessing(top_genes, log2, impute, transform=transform, clip=clip)
     table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
     warn_skipped_columns(table, features, [time_col, event_col, id_col])
     check_survival_target(table.y, min_samples=2)

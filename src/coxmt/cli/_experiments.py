@@ -195,14 +195,54 @@ def _ray_options(backend: str, address: str | None, gpus: float | None) -> dict[
     return {"num_gpus": gpus}
 
 
-def _preprocessing(top_genes: int | None, log2: bool, scale: bool, impute: str | None) -> Any:
-    from coxmt.preprocessing import make_rnaseq_preprocessor
+TRANSFORM_HELP = (
+    "Expression transform, fitted on the training data: 'auto' picks log2(x + 1) for counts/TPM, "
+    "arcsinh for heavy-tailed normalised values (z-scores), nothing for log-scale data; or "
+    "'log2', 'arcsinh', 'none'."
+)
+CLIP_HELP = "Clip the standardised features to +-CLIP (0: no clipping)."
+
+
+def _preprocessing(
+    top_genes: int | None,
+    log2: bool,
+    scale: bool,
+    impute: str | None,
+    transform: str = "auto",
+    clip: float = 5.0,
+) -> Any:
+    from coxmt.preprocessing import TRANSFORMS, make_rnaseq_preprocessor
 
     if top_genes is not None and top_genes < 1:
         raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
     if impute is not None and impute not in ("median", "mean"):
         raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=scale, impute=impute)
+    if transform not in TRANSFORMS:
+        raise ValueError(f"--transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    if log2 and transform not in ("auto", "log2"):
+        raise ValueError(f"--log2 and --transform {transform} disagree; give --transform only")
+    if clip < 0:
+        raise ValueError(f"--clip must be > 0 (or 0: no clipping), got {clip:g}")
+    return make_rnaseq_preprocessor(
+        k=top_genes,
+        log=True if log2 else None,  # the "log2" step of models saved before --transform
+        scale=scale,
+        impute=impute,
+        transform="auto" if log2 else transform,
+        clip=clip or None,
+    )
+
+
+def _print_transform(pre: Any, X: Any) -> None:
+    """Print the transform ``auto`` picks on this table (chosen again in every training fold)."""
+    from sklearn.base import clone
+
+    from coxmt.preprocessing import ExpressionTransform
+
+    step = dict(pre.steps).get("transform")
+    if isinstance(step, ExpressionTransform) and step.method == "auto":
+        note = clone(step).set_params(verbose=False).fit(X).note_
+        console.print(f"note: {note} (chosen inside each training fold)", highlight=False)
 
 
 def _run(
@@ -232,6 +272,8 @@ def _run(
     address: str | None = None,
     gpus_per_task: float | None = None,
     ctx: Any = None,
+    transform: str = "auto",
+    clip: float = 5.0,
 ) -> Any:
     from coxmt.data import load_survival_table
     from coxmt.experiments import cross_validate
@@ -245,7 +287,7 @@ def _run(
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     ray_options = _ray_options(backend, address, gpus_per_task)
     limit_threads(threads)
-    preprocessing = _preprocessing(top_genes, log2, scale, impute)
+    preprocessing = _preprocessing(top_genes, log2, scale, impute, transform, clip)
     table = load_survival_table(
         data,
         time_col=time_col,
@@ -271,6 +313,7 @@ def _run(
         f"{table.X.shape[1]} features" + (f", {len(X_unl)} unlabeled" if X_unl is not None else "")
     )
     note_constant_features(table.X)
+    _print_transform(preprocessing, table.X)
     metadata = {
         "path": str(data),
         "time_col": time_col,
@@ -281,6 +324,8 @@ def _run(
         "unlabeled_path": None if unlabeled is None else str(unlabeled),
         "top_genes": top_genes,
         "log2": log2,
+        "transform": transform,
+        "clip": clip,
         "scale": scale,
         "impute": impute,
         "command": command_line(ctx),
@@ -321,7 +366,9 @@ _SEED = typer.Option(0, help="Seed from which all split and model seeds are deri
 _TOP = typer.Option(
     None, help="Keep the K most variable features, selected inside each training fold."
 )
-_LOG2 = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only).")
+_LOG2 = typer.Option(False, help="Same as --transform log2 (raw counts/TPM only).")
+_TRANSFORM = typer.Option("auto", help=TRANSFORM_HELP)
+_CLIP = typer.Option(5.0, help=CLIP_HELP)
 _SCALE = typer.Option(True, help="Standardise features (fitted on each training fold).")
 _IMPUTE = typer.Option(None, help=IMPUTE_HELP)
 _UNL = typer.Option(
@@ -374,6 +421,8 @@ def cv(
     seed: int = _SEED,
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
+    transform: str = _TRANSFORM,
+    clip: float = _CLIP,
     scale: bool = _SCALE,
     impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
@@ -407,7 +456,7 @@ def cv(
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
         out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx,
+        ctx=ctx, transform=transform, clip=clip,
     )  # fmt: skip
     print_cv_summary(results, reference=ref)
     if out is not None:
@@ -434,6 +483,8 @@ def sweep(
     seed: int = _SEED,
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
+    transform: str = _TRANSFORM,
+    clip: float = _CLIP,
     scale: bool = _SCALE,
     impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
@@ -475,7 +526,7 @@ def sweep(
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
         out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx,
+        ctx=ctx, transform=transform, clip=clip,
     )  # fmt: skip
     print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
     if out is not None:

@@ -33,8 +33,8 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 RESULTS = ROOT / "benchmarks" / "results" / "experiments" / "a_baselines" / "main" / "results.csv"
-PAIRS = {"Cox-MT − Cox-nnet": ("Cox-MT", "Cox-nnet"),
-         "Cox-MT − ridge Cox": ("Cox-MT", "CoxPH (ridge, inner CV)")}  # fmt: skip
+PAIRS = {"Cox-MT - Cox-nnet": ("Cox-MT", "Cox-nnet"),
+         "Cox-MT - ridge Cox": ("Cox-MT", "CoxPH (ridge, inner CV)")}  # fmt: skip
 DESIGNS = {"5x5": 25, "10x5": 50, "20x5": 100}
 RATIO = 1 / 4  # 5-fold CV: n_test / n_train
 POWER = 0.8

@@ -571,3 +571,23 @@ def test_cli_cv_prints_the_choice(zscore_table: Path) -> None:
         "note: transform arcsinh: " in res.output
         and "chosen inside each training fold" in res.output
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param(["--transform", "log"], "--transform must be one of auto, log2", id="unknown"),
+        pytest.param(["--log2", "--transform", "arcsinh"], "--log2 and --transform", id="both"),
+        pytest.param(["--clip", "-1"], "--clip must be > 0", id="clip"),
+    ],
+)
+def test_cli_transform_option_errors(
+    zscore_table: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from coxmt.cli import app
+
+    args = ["fit", "--data", str(zscore_table), "--model", "coxph", "--out", str(tmp_path / "m")]
+    res = CliRunner().invoke(app, [*args, *extra], env={"COLUMNS": "3000"})
+    assert res.exit_code == 2 and message in res.output, res.output

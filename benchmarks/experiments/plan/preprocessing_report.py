@@ -104,7 +104,11 @@ def main() -> None:
             f"| {r['cohort']} | {s['max_abs']:,.1f} | {s['median_skewness']:.2f} | "
             f"{s['fraction_negative']:.0%} | {s['fraction_integer']:.0%} | "
             f"{s['top_variance_concentration']:.0%} | **{r['choice']}** | "
-            f"{', '.join(sorted(set(r['fold_choices'])))} (5/5) |"
+            + ", ".join(
+                f"{c} ({r['fold_choices'].count(c)}/{len(r['fold_choices'])})"
+                for c in sorted(set(r["fold_choices"]))
+            )
+            + " |"
         )
     lines += [
         "",

@@ -326,7 +326,14 @@ def test_impute_option_fills_missing_values_and_is_saved(frame, tmp_path) -> Non
     res = cli(*fit_args(path, tmp_path / "m", "--impute", "median"))
     assert res.exit_code == 0, res.output
     model = load_model(tmp_path / "m")
-    assert [name for name, _ in model.steps] == ["top_variance", "impute", "scale", "model"]
+    assert [name for name, _ in model.steps] == [
+        "transform",
+        "top_variance",
+        "impute",
+        "scale",
+        "clip",
+        "model",
+    ]
     imputer = model.named_steps["impute"]
     np.testing.assert_allclose(imputer.statistics_, bad[GENES].median().to_numpy())
     # prediction imputes the same way, from the saved training medians

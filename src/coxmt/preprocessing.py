@@ -1,4 +1,12 @@
-"""RNA-seq preprocessing as scikit-learn transformers: log2, top-variance genes, imputation, scaling.
+"""RNA-seq preprocessing as scikit-learn transformers: transform, top-variance genes, scaling.
+
+Expression tables arrive on many scales. :class:`ExpressionTransform` looks at the
+training data (never at outcomes) and picks ``log2(x + 1)`` for counts or TPM,
+``arcsinh`` for already-normalised values with heavy tails (such as per-gene
+z-scores that reach the tens of thousands) and nothing for log-scale data; the
+genes are then selected by variance on that stabilised scale, standardised and
+clipped (:class:`Clip`), so that no patient sits tens of standard deviations out.
+:func:`make_rnaseq_preprocessor` chains these steps.
 
 Fit them on the training data only (inside a :class:`~sklearn.pipeline.Pipeline`
 they are refitted on each cross-validation fold). A DataFrame in gives a
@@ -14,6 +22,7 @@ JSON-serialisable dict) and ``from_state(arrays, config)``;
 
 from __future__ import annotations
 
+import logging
 import numbers
 from collections.abc import Mapping
 from typing import Any, cast
@@ -29,15 +38,22 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from coxmt._validation import format_columns, format_rows
 
 __all__ = [
+    "TRANSFORMS",
+    "Clip",
+    "ExpressionTransform",
     "Log2Transform",
     "StandardScaler",
     "TopVarianceGenes",
+    "choose_transform",
+    "chosen_transform",
+    "expression_statistics",
     "make_rnaseq_preprocessor",
     "pipeline_from_state",
     "pipeline_to_state",
 ]
 
 _STATE_FORMAT = "coxmt.preprocessing/1"
+_LOG = logging.getLogger(__name__)
 
 
 def _bad_values_error(est: Any, X: Any, exc: ValueError) -> ValueError:
@@ -133,6 +149,23 @@ def _check_class(cls: type, config: Mapping[str, Any]) -> None:
         )
 
 
+def _check_log_domain(est: BaseEstimator, Xa: np.ndarray, pc: float) -> None:
+    """Refuse values where ``log2(x + pc)`` is undefined, naming the columns."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(((Xa + pc) <= 0).any(axis=0))
+    if bad.size:
+        cols = _column_labels(est, bad)
+        low = float(np.nanmin(Xa[:, bad]))
+        raise ValueError(
+            f"Negative values in data passed to {type(est).__name__}: {bad.size} columns "
+            "have values <= -pseudocount "
+            f"(minimum {low:.4g}), so log2(x + {pc:g}) is undefined: {cols[:10]}"
+            f"{' ...' if len(cols) > 10 else ''}. The data look already log-transformed "
+            "or z-scored (z-scores are negative): drop this step "
+            "(e.g. make_rnaseq_preprocessor(log=False))."
+        )
+
+
 class Log2Transform(TransformerMixin, BaseEstimator):
     """Element-wise ``log2(x + pseudocount)`` for count or TPM-like expression.
 
@@ -176,19 +209,7 @@ class Log2Transform(TransformerMixin, BaseEstimator):
         return float(pc)
 
     def _check_positive(self, Xa: np.ndarray, pc: float) -> None:
-        with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(((Xa + pc) <= 0).any(axis=0))
-        if bad.size:
-            cols = _column_labels(self, bad)
-            low = float(np.nanmin(Xa[:, bad]))
-            raise ValueError(
-                f"Negative values in data passed to Log2Transform: {bad.size} columns have "
-                f"values <= -pseudocount "
-                f"(minimum {low:.4g}), so log2(x + {pc:g}) is undefined: {cols[:10]}"
-                f"{' ...' if len(cols) > 10 else ''}. The data look already log-transformed "
-                "or z-scored (z-scores are negative): drop this step "
-                "(e.g. make_rnaseq_preprocessor(log=False))."
-            )
+        _check_log_domain(self, Xa, pc)
 
     def fit(self, X: Any, y: Any = None) -> Log2Transform:
         """Check the input (non-negative after the pseudocount) and record its columns."""
@@ -231,6 +252,336 @@ class Log2Transform(TransformerMixin, BaseEstimator):
         _check_class(cls, config)
         est = cls(**config["params"])
         _restore_base(est, config)
+        return est
+
+
+TRANSFORMS = ("auto", "log2", "arcsinh", "none")
+"""Values of ``ExpressionTransform(method=...)`` and ``make_rnaseq_preprocessor(transform=...)``."""
+
+_HANDFUL = 5  # "a handful of patients" in the top-variance concentration statistic
+_TOP_GENES = 100  # top-variance genes examined by that statistic
+
+
+def _column_skewness(Xa: np.ndarray) -> np.ndarray:
+    """NaN-aware sample skewness per column (0 for constant or nearly empty columns)."""
+    mask = ~np.isnan(Xa)
+    count = mask.sum(axis=0)
+    mean = np.where(mask, Xa, 0.0).sum(axis=0) / np.maximum(count, 1)
+    dev = np.where(mask, Xa - mean, 0.0)
+    m2 = (dev**2).sum(axis=0) / np.maximum(count, 1)
+    m3 = (dev**3).sum(axis=0) / np.maximum(count, 1)
+    ok = (count >= 3) & (m2 > 1e-12 * np.maximum(1.0, mean**2))
+    out = np.zeros(Xa.shape[1])
+    out[ok] = m3[ok] / m2[ok] ** 1.5
+    return out
+
+
+def _top_variance_concentration(Xa: np.ndarray) -> float:
+    """Share of the top-variance genes whose variance comes mostly from a handful of patients.
+
+    Among the ``min(100, n_genes)`` genes of largest variance, the fraction in which the
+    5 patients farthest from the gene mean carry more than half of the sum of squared
+    deviations.
+    """
+    var, constant = _column_variance(Xa)
+    key = np.where(np.isnan(var) | constant, -1.0, var)
+    top = np.argsort(-key, kind="stable")[: min(_TOP_GENES, Xa.shape[1])]
+    top = top[key[top] > 0]
+    if top.size == 0 or Xa.shape[0] <= _HANDFUL:
+        return 0.0
+    sub = Xa[:, top]
+    dev = (sub - np.nanmean(sub, axis=0)) ** 2
+    dev = np.where(np.isnan(dev), 0.0, dev)
+    total = dev.sum(axis=0)
+    few = -np.sort(-dev, axis=0)[:_HANDFUL].sum(axis=0)
+    return float(np.mean(few > 0.5 * total))
+
+
+def expression_statistics(X: Any) -> dict[str, float]:
+    """Scale statistics of an expression table, the inputs of :func:`choose_transform`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Expression values (NaN ignored; infinite values raise a ValueError).
+
+    Returns
+    -------
+    dict of str to float
+        ``min``, ``max``, ``max_abs``, ``fraction_negative``, ``fraction_integer``
+        (share of values that are whole numbers), ``median_skewness`` (median over
+        genes of the per-gene sample skewness) and ``top_variance_concentration``
+        (share of the 100 top-variance genes in which 5 patients carry more than
+        half of the gene's variance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stats = expression_statistics(np.array([[0.0, 10.0], [3.0, 250.0], [1.0, 40.0]]))
+    >>> stats["max_abs"], stats["fraction_negative"], stats["fraction_integer"]
+    (250.0, 0.0, 1.0)
+    """
+    Xa = np.asarray(X, dtype=np.float64)
+    if Xa.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (patients x genes), got shape {Xa.shape}")
+    if np.isinf(Xa).any():
+        raise ValueError("X holds infinite values; replace them (e.g. by NaN) or drop those rows")
+    values = Xa[~np.isnan(Xa)]
+    if values.size == 0:
+        raise ValueError("X holds no values (empty or all NaN); check the feature selection")
+    return {
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "max_abs": float(np.abs(values).max()),
+        "fraction_negative": float(np.mean(values < 0)),
+        "fraction_integer": float(np.mean(values == np.round(values))),
+        "median_skewness": float(np.median(_column_skewness(Xa))),
+        "top_variance_concentration": _top_variance_concentration(Xa),
+    }
+
+
+def choose_transform(
+    stats: Mapping[str, float], *, skew_threshold: float = 1.0, max_abs_threshold: float = 100.0
+) -> tuple[str, str]:
+    """The transform the ``"auto"`` rule picks from :func:`expression_statistics`, and why.
+
+    The rule (fixed in advance, from the scale of the data only, never from outcomes):
+
+    - no negative values: counts or TPM, so ``"log2"``, when the values reach above
+      ``max_abs_threshold``, are right-skewed (median gene skewness above
+      ``skew_threshold``) or are whole numbers (counts, maximum at least 10);
+      otherwise the data are already on a log scale: ``"none"``;
+    - negative values (already normalised, e.g. z-scores or log-ratios): ``"arcsinh"``
+      when the tails are heavy (maximum ``|x|`` above ``max_abs_threshold`` or median
+      gene skewness above ``skew_threshold``), otherwise ``"none"``.
+
+    Parameters
+    ----------
+    stats : mapping
+        Output of :func:`expression_statistics`.
+    skew_threshold, max_abs_threshold : float
+        The limits above which values count as skewed or large.
+
+    Returns
+    -------
+    transform : {"log2", "arcsinh", "none"}
+    reason : str
+        The statistics that decided, in words.
+
+    Examples
+    --------
+    >>> choose_transform({"min": -3.9, "max": 36900.0, "max_abs": 36900.0,
+    ...     "fraction_negative": 0.68, "fraction_integer": 0.0, "median_skewness": 4.0})[0]
+    'arcsinh'
+    """
+    max_abs = stats["max_abs"]
+    skew = stats["median_skewness"]
+    seen = f"max |x| {max_abs:.4g}, median gene skewness {skew:.2f}"
+    if stats["fraction_negative"] == 0:
+        whole = stats["fraction_integer"] >= 0.99 and stats["max"] >= 10
+        if max_abs > max_abs_threshold or skew > skew_threshold or whole:
+            kind = "whole numbers" if whole else "large or right-skewed"
+            return "log2", f"non-negative, {kind} ({seen}): counts or TPM"
+        return "none", f"non-negative, small and not skewed ({seen}): already log-scale"
+    neg = f"{stats['fraction_negative']:.0%} negative"
+    if max_abs > max_abs_threshold or skew > skew_threshold:
+        return "arcsinh", f"{neg}, heavy-tailed ({seen}): normalised values with outliers"
+    return "none", f"{neg}, no heavy tail ({seen}): already log-scale or standardised"
+
+
+class ExpressionTransform(TransformerMixin, BaseEstimator):
+    """Variance-stabilising transform chosen from the training data: log2, arcsinh or none.
+
+    With ``method="auto"`` the choice is made in :meth:`fit` by
+    :func:`choose_transform` from :func:`expression_statistics` of the training
+    data (outcomes are never looked at), recorded in ``transform_`` and ``note_``,
+    logged (logger ``coxmt.preprocessing``, level INFO) and saved with the model.
+    The test data are then transformed the same way.
+
+    Parameters
+    ----------
+    method : {"auto", "log2", "arcsinh", "none"}, default "auto"
+        ``"log2"``: ``log2(x + 1)`` (counts, TPM; refuses values <= -1);
+        ``"arcsinh"``: ``arcsinh(x)`` (normalised values with heavy tails: about
+        linear for ``|x| < 1``, logarithmic beyond); ``"none"``: unchanged.
+    verbose : bool, default False
+        Also print the choice (``note_``) when fitting.
+
+    Attributes
+    ----------
+    transform_ : str
+        The transform applied: ``"log2"``, ``"arcsinh"`` or ``"none"``.
+    stats_ : dict of str to float
+        :func:`expression_statistics` of the training data.
+    note_ : str
+        The choice and the reason, e.g. ``"transform arcsinh: 68% negative, ..."``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> counts = rng.poisson(200.0, size=(20, 3)).astype(float)
+    >>> ExpressionTransform().fit(counts).transform_
+    'log2'
+    >>> ExpressionTransform().fit(np.log2(counts + 1)).transform_
+    'none'
+    """
+
+    def __init__(self, method: str = "auto", verbose: bool = False) -> None:
+        self.method = method
+        self.verbose = verbose
+
+    def _check_method(self) -> str:
+        if self.method not in TRANSFORMS:
+            raise ValueError(f"method must be one of {list(TRANSFORMS)}, got {self.method!r}")
+        return str(self.method)
+
+    def fit(self, X: Any, y: Any = None) -> ExpressionTransform:
+        """Choose the transform (for ``method="auto"``) from the training data and record it."""
+        name = self._check_method()
+        Xa = _validate(self, X, reset=True)
+        stats = expression_statistics(Xa)
+        if name == "auto":
+            name, reason = choose_transform(stats)
+        else:
+            reason = "chosen explicitly"
+        if name == "log2":
+            _check_log_domain(self, Xa, 1.0)
+        self.transform_ = name
+        self.stats_ = stats
+        self.note_ = f"transform {name}: {reason}"
+        _LOG.info(self.note_)
+        if self.verbose:
+            print(self.note_)
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """Apply the fitted transform (a DataFrame when ``X`` is one)."""
+        check_is_fitted(self, "transform_")
+        Xa = _validate(self, X, reset=False)
+        if self.transform_ == "log2":
+            _check_log_domain(self, Xa, 1.0)
+            out = np.log2(Xa + 1.0)
+        elif self.transform_ == "arcsinh":
+            out = np.arcsinh(Xa)
+        else:
+            out = Xa
+        columns = X.columns if isinstance(X, pd.DataFrame) else None
+        return _like_input(out, X, columns)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as ``(arrays, config)``: the chosen transform, its reason and statistics."""
+        check_is_fitted(self, "transform_")
+        config = _base_config(self)
+        config.update(transform_=self.transform_, stats_=dict(self.stats_), note_=self.note_)
+        return {}, config
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+    ) -> ExpressionTransform:
+        """Rebuild a fitted transformer from :meth:`to_state` output."""
+        _check_class(cls, config)
+        est = cls(**config["params"])
+        _restore_base(est, config)
+        if config["transform_"] not in TRANSFORMS[1:]:
+            raise ValueError(
+                f"inconsistent ExpressionTransform state: transform_ {config['transform_']!r} "
+                f"is not one of {list(TRANSFORMS[1:])}"
+            )
+        est.transform_ = str(config["transform_"])
+        est.stats_ = {str(k): float(v) for k, v in config["stats_"].items()}
+        est.note_ = str(config["note_"])
+        return est
+
+
+class Clip(TransformerMixin, BaseEstimator):
+    """Clip values to ``[-limit, limit]`` (after standardisation: no patient sits far out).
+
+    Parameters
+    ----------
+    limit : float, default 5.0
+        Must be > 0. NaN passes through.
+
+    Attributes
+    ----------
+    n_clipped_ : int
+        Number of training values that were clipped.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Clip(limit=2.0).fit_transform(np.array([[-7.0, 0.5], [1.0, 28.0]]))
+    array([[-2. ,  0.5],
+           [ 1. ,  2. ]])
+    """
+
+    def __init__(self, limit: float = 5.0) -> None:
+        self.limit = limit
+
+    def _check_limit(self) -> float:
+        lim = self.limit
+        if not isinstance(lim, numbers.Real) or isinstance(lim, bool) or not lim > 0:
+            raise ValueError(f"limit must be a number > 0, got {lim!r}")
+        return float(lim)
+
+    def fit(self, X: Any, y: Any = None) -> Clip:
+        """Check the limit, record the columns and count the clipped training values."""
+        lim = self._check_limit()
+        Xa = _validate(self, X, reset=True)
+        with np.errstate(invalid="ignore"):
+            self.n_clipped_ = int((np.abs(Xa) > lim).sum())
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """Return ``X`` clipped to ``[-limit, limit]`` (a DataFrame when ``X`` is one)."""
+        check_is_fitted(self, "n_features_in_")
+        lim = self._check_limit()
+        Xa = _validate(self, X, reset=False)
+        out = np.clip(Xa, -lim, lim)
+        columns = X.columns if isinstance(X, pd.DataFrame) else None
+        return _like_input(out, X, columns)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as ``(arrays, config)``: no arrays, the configuration as JSON types."""
+        check_is_fitted(self, "n_features_in_")
+        config = _base_config(self)
+        config["n_clipped_"] = self.n_clipped_
+        return {}, config
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> Clip:
+        """Rebuild a fitted transformer from :meth:`to_state` output."""
+        _check_class(cls, config)
+        est = cls(**config["params"])
+        _restore_base(est, config)
+        est.n_clipped_ = int(config.get("n_clipped_", 0))
         return est
 
 
@@ -496,19 +847,30 @@ _IMPUTE_STRATEGIES = ("median", "mean")
 
 def make_rnaseq_preprocessor(
     k: int | None = 4000,
-    log: bool = False,
+    log: bool | None = None,
     scale: bool = True,
     impute: str | None = None,
     drop_constant: bool = True,
+    transform: str = "auto",
+    clip: float | None = 5.0,
+    verbose: bool = False,
 ) -> Pipeline:
-    """Standard RNA-seq preprocessing: [log2] -> top-``k`` variance genes -> [impute] -> [z-score].
+    """RNA-seq preprocessing: transform -> top-``k`` variance genes -> [impute] -> [z-score -> clip].
+
+    By default the transform is chosen from the training data (:class:`ExpressionTransform`
+    with ``transform="auto"``: log2 for counts/TPM, arcsinh for heavy-tailed normalised
+    values such as z-scores, nothing for log-scale data), the genes are ranked by
+    variance on that stabilised scale, and the standardised values are clipped to
+    ``+-clip``. Every step is fitted on the training data only.
 
     Parameters
     ----------
     k : int or None, default 4000
         Genes kept by variance (``None`` keeps all).
-    log : bool, default False
-        Apply ``log2(x + 1)`` first (for counts/TPM; not for z-scores or log data).
+    log : bool or None, default None
+        The earlier spelling: ``True`` adds a ``"log2"`` step (:class:`Log2Transform`)
+        instead of the ``"transform"`` step, ``False`` adds no transform step (as
+        ``transform="none"``). Give ``log`` or ``transform``, not both.
     scale : bool, default True
         Standardise each kept gene (mean 0, variance 1 on the training data).
     impute : {None, "median", "mean"}, default None
@@ -518,30 +880,53 @@ def make_rnaseq_preprocessor(
     drop_constant : bool, default True
         Drop genes that are constant (or entirely missing) on the training data,
         noted in the ``top_variance`` step's ``note_``.
+    transform : {"auto", "log2", "arcsinh", "none"}, default "auto"
+        See :class:`ExpressionTransform`; ``"none"`` adds no step.
+    clip : float or None, default 5.0
+        After standardisation, clip the values to ``[-clip, clip]`` (a ``"clip"``
+        step, :class:`Clip`); ``None`` does not clip. Ignored when ``scale=False``.
+    verbose : bool, default False
+        Print the transform chosen when fitting.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Steps named ``"log2"``, ``"top_variance"``, ``"impute"`` and ``"scale"``
-        (those enabled).
+        Steps named ``"transform"`` (or ``"log2"``), ``"top_variance"``,
+        ``"impute"``, ``"scale"`` and ``"clip"`` (those enabled).
 
     Examples
     --------
     >>> import numpy as np
-    >>> pre = make_rnaseq_preprocessor(k=2, log=True)
+    >>> pre = make_rnaseq_preprocessor(k=2)
     >>> [name for name, _ in pre.steps]
+    ['transform', 'top_variance', 'scale', 'clip']
+    >>> counts = np.array([[0.0, 1.0, 300.0], [3.0, 1.0, 700.0], [5.0, 2.0, 90.0]])
+    >>> pre.fit(counts).named_steps["transform"].transform_
+    'log2'
+    >>> [name for name, _ in make_rnaseq_preprocessor(k=2, log=True, clip=None).steps]
     ['log2', 'top_variance', 'scale']
-    >>> pre.fit_transform(np.array([[0.0, 1.0, 3.0], [3.0, 1.0, 7.0]])).shape
-    (2, 2)
-    >>> pre = make_rnaseq_preprocessor(k=None, scale=False, impute="median")
+    >>> pre = make_rnaseq_preprocessor(k=None, scale=False, impute="median", transform="none")
     >>> pre.fit_transform(np.array([[1.0, 2.0], [np.nan, 4.0], [3.0, 9.0]])).tolist()
     [[1.0, 2.0], [2.0, 4.0], [3.0, 9.0]]
     """
     if impute is not None and impute not in _IMPUTE_STRATEGIES:
         raise ValueError(f"impute must be None, 'median' or 'mean', got {impute!r}")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {transform!r}")
+    if log is not None and transform != "auto":
+        raise ValueError(
+            f"log={log!r} and transform={transform!r} both choose the transform; "
+            "give transform only (log=True is transform='log2', log=False is 'none')"
+        )
+    if clip is not None and (
+        not isinstance(clip, numbers.Real) or isinstance(clip, bool) or not clip > 0
+    ):
+        raise ValueError(f"clip must be a number > 0 or None (no clipping), got {clip!r}")
     steps: list[tuple[str, Any]] = []
     if log:
         steps.append(("log2", Log2Transform()))
+    elif log is None and transform != "none":
+        steps.append(("transform", ExpressionTransform(method=transform, verbose=verbose)))
     steps.append(("top_variance", TopVarianceGenes(k=k, drop_constant=drop_constant)))
     if impute is not None:
         # after the selection (variances ignore NaN), so only the kept genes are imputed;
@@ -549,13 +934,36 @@ def make_rnaseq_preprocessor(
         steps.append(("impute", SimpleImputer(strategy=impute, keep_empty_features=True)))
     if scale:
         steps.append(("scale", StandardScaler()))
+        if clip is not None:
+            steps.append(("clip", Clip(limit=float(clip))))
     return Pipeline(steps)
+
+
+def chosen_transform(pipeline: Pipeline) -> str | None:
+    """The note of the fitted pipeline's transform step (``None`` when it has none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pre = make_rnaseq_preprocessor(k=None).fit(np.array([[1.0, -40.0], [0.5, 900.0]]))
+    >>> chosen_transform(pre).split(":")[0]
+    'transform arcsinh'
+    """
+    for _, step in pipeline.steps:
+        if isinstance(step, ExpressionTransform):
+            check_is_fitted(step, "transform_")
+            return step.note_
+        if isinstance(step, Log2Transform):
+            return "transform log2: chosen explicitly"
+    return None
 
 
 def _step_to_state(step: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return {}, {"class": "passthrough"}
-    if isinstance(step, Log2Transform | TopVarianceGenes | StandardScaler):
+    if isinstance(
+        step, Log2Transform | TopVarianceGenes | StandardScaler | ExpressionTransform | Clip
+    ):
         return step.to_state()
     if type(step) is _SkStandardScaler:
         return _scaler_to_state(step)
@@ -563,7 +971,8 @@ def _step_to_state(step: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return _imputer_to_state(step)
     raise TypeError(
         f"cannot save a {type(step).__name__} step without pickle; supported steps are "
-        "Log2Transform, TopVarianceGenes, StandardScaler (coxmt or scikit-learn), "
+        "ExpressionTransform, Log2Transform, TopVarianceGenes, StandardScaler (coxmt or "
+        "scikit-learn), Clip, "
         "SimpleImputer (numeric) and 'passthrough'"
     )
 
@@ -619,6 +1028,8 @@ def _imputer_from_state(
 
 
 _STEP_CLASSES: dict[str, Any] = {
+    "ExpressionTransform": ExpressionTransform,
+    "Clip": Clip,
     "Log2Transform": Log2Transform,
     "TopVarianceGenes": TopVarianceGenes,
     "StandardScaler": StandardScaler,
@@ -631,7 +1042,8 @@ def pipeline_to_state(pipeline: Pipeline) -> tuple[dict[str, np.ndarray], dict[s
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Fitted; steps must be :class:`Log2Transform`, :class:`TopVarianceGenes`,
+        Fitted; steps must be :class:`ExpressionTransform`, :class:`Log2Transform`,
+        :class:`TopVarianceGenes`, :class:`Clip`,
         :class:`StandardScaler` (coxmt's or scikit-learn's), a numeric scikit-learn
         :class:`~sklearn.impute.SimpleImputer` or ``"passthrough"``.
 
@@ -648,7 +1060,7 @@ def pipeline_to_state(pipeline: Pipeline) -> tuple[dict[str, np.ndarray], dict[s
     >>> pre = make_rnaseq_preprocessor(k=2).fit(np.arange(12.0).reshape(4, 3) ** 2)
     >>> arrays, config = pipeline_to_state(pre)
     >>> sorted(arrays)[:2]
-    ['0.top_variance.constant', '0.top_variance.support']
+    ['1.top_variance.constant', '1.top_variance.support']
     >>> restored = pipeline_from_state(arrays, config)
     >>> bool(np.allclose(restored.transform(np.ones((1, 3))), pre.transform(np.ones((1, 3)))))
     True

@@ -100,9 +100,15 @@ def _preprocessor(part: dict[str, Any], ctx: Context) -> Any:
     k = spec.get("top_genes", 1000)
     if ctx.quick and k is not None:
         k = min(int(k), 10)
-    return make_rnaseq_preprocessor(
-        k=k, log=bool(spec.get("log", False)), scale=bool(spec.get("scale", True))
-    )
+    if "transform" in spec:  # {"transform": "auto", "clip": 5.0}: chosen from the data
+        return make_rnaseq_preprocessor(
+            k=k, transform=spec["transform"], clip=spec.get("clip", 5.0),
+            scale=bool(spec.get("scale", True)),
+        )  # fmt: skip
+    return make_rnaseq_preprocessor(  # configurations written before "transform": unchanged
+        k=k, log=bool(spec.get("log", False)), scale=bool(spec.get("scale", True)),
+        clip=spec.get("clip"),
+    )  # fmt: skip
 
 
 def _cohort(name: str, part: dict[str, Any], ctx: Context) -> Cohort:

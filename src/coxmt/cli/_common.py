@@ -564,3 +564,54 @@ def print_step_notes(steps: Iterable[tuple[str, Any]]) -> None:
     for _, step in steps:
         if getattr(step, "note_", ""):
             console.print(f"note: {step.note_}", highlight=False)
+
+
+TRANSFORM_HELP = (
+    "Expression transform, fitted on the training data: 'auto' picks log2(x + 1) for counts/TPM, "
+    "arcsinh for heavy-tailed normalised values (z-scores), nothing for log-scale data; or "
+    "'log2', 'arcsinh', 'none'."
+)
+CLIP_HELP = "Clip the standardised features to +-CLIP (0: no clipping)."
+
+
+def build_preprocessing(
+    top_genes: int | None,
+    log2: bool,
+    scale: bool,
+    impute: str | None,
+    transform: str = "auto",
+    clip: float = 5.0,
+) -> Any:
+    """The preprocessing pipeline the options describe (checked, with the option names)."""
+    from coxmt.preprocessing import TRANSFORMS, make_rnaseq_preprocessor
+
+    if top_genes is not None and top_genes < 1:
+        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
+    if impute is not None and impute not in ("median", "mean"):
+        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"--transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    if log2 and transform not in ("auto", "log2"):
+        raise ValueError(f"--log2 and --transform {transform} disagree; give --transform only")
+    if clip < 0:
+        raise ValueError(f"--clip must be > 0 (or 0: no clipping), got {clip:g}")
+    return make_rnaseq_preprocessor(
+        k=top_genes,
+        log=True if log2 else None,  # the "log2" step of models saved before --transform
+        scale=scale,
+        impute=impute,
+        transform="auto" if log2 else transform,
+        clip=clip or None,
+    )
+
+
+def print_transform(pre: Any, X: Any) -> None:
+    """Print the transform ``auto`` picks on this table (chosen again in every training fold)."""
+    from sklearn.base import clone
+
+    from coxmt.preprocessing import ExpressionTransform
+
+    step = dict(pre.steps).get("transform")
+    if isinstance(step, ExpressionTransform) and step.method == "auto":
+        note = clone(step).set_params(verbose=False).fit(X).note_
+        console.print(f"note: {note} (chosen inside each training fold)", highlight=False)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
+    CLIP_HELP,
     EPOCHS_OPTION,
     EVENT_COL_OPTION,
     EVENT_MEANS_OPTION,
@@ -16,6 +17,8 @@ from coxmt.cli._common import (
     SEED_OPTION,
     THREADS_OPTION,
     TIME_COL_OPTION,
+    TRANSFORM_HELP,
+    build_preprocessing,
     check_missing_values,
     cli_errors,
     configure_estimator,
@@ -24,6 +27,7 @@ from coxmt.cli._common import (
     parse_params,
     parse_times,
     print_step_notes,
+    print_transform,
     show_progress,
     survival_scores,
     warn_skipped_columns,
@@ -61,16 +65,6 @@ def _load_labeled(
     )
 
 
-def _build_preprocessing(top_genes: int | None, log2: bool, impute: str | None = None) -> Any:
-    from coxmt.preprocessing import make_rnaseq_preprocessor
-
-    if top_genes is not None and top_genes < 1:
-        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
-    if impute is not None and impute not in ("median", "mean"):
-        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=True, impute=impute)
-
-
 def _build_estimator(
     model: str, param: list[str], epochs: int | None, seed: int | None, option: str = "--param"
 ) -> Any:
@@ -106,6 +100,8 @@ def demo(
         f"[bold]{table.source}[/bold]: {len(table)} patients, {int(table.event.sum())} deaths, "
         f"{table.X.shape[1]} features"
     )
+    pre = build_preprocessing(None, False, True, None)
+    print_transform(pre, table.X)
     results = cross_validate(
         _demo_models(seed),
         table.X,
@@ -113,7 +109,7 @@ def demo(
         n_splits=folds,
         n_repeats=repeats,
         random_state=seed,
-        preprocessing=_build_preprocessing(None, False),
+        preprocessing=pre,
         n_jobs=jobs,
         results_dir=out,
         ids=table.ids,
@@ -141,7 +137,9 @@ def fit(
     top_genes: int | None = typer.Option(
         None, help="Keep the K most variable features (fitted on the training table)."
     ),
-    log2: bool = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only)."),
+    log2: bool = typer.Option(False, help="Same as --transform log2 (raw counts/TPM only)."),
+    transform: str = typer.Option("auto", help=TRANSFORM_HELP),
+    clip: float = typer.Option(5.0, help=CLIP_HELP),
     impute: str | None = IMPUTE_OPTION,
     param: list[str] = PARAM_OPTION,
     epochs: int | None = EPOCHS_OPTION,
@@ -165,7 +163,7 @@ def fit(
             "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
             "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
         )
-    pre = _build_preprocessing(top_genes, log2, impute)
+    pre = build_preprocessing(top_genes, log2, True, impute, transform, clip)
     table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
     warn_skipped_columns(table, features, [time_col, event_col, id_col])
     check_survival_target(table.y, min_samples=2)

@@ -8,12 +8,15 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
+    CLIP_HELP,
     EVENT_COL_OPTION,
     EVENT_MEANS_OPTION,
     IMPUTE_OPTION,
     PARAM_HELP,
     THREADS_HELP,
     TIME_COL_OPTION,
+    TRANSFORM_HELP,
+    build_preprocessing,
     check_missing_values,
     check_param_names,
     cli_errors,
@@ -21,6 +24,7 @@ from coxmt.cli._common import (
     limit_threads,
     note_constant_features,
     parse_params,
+    print_transform,
     show_progress,
     warn_skipped_columns,
     warn_unlabeled,
@@ -197,16 +201,6 @@ def _ray_options(backend: str, address: str | None, gpus: float | None) -> dict[
     return {"num_gpus": gpus}
 
 
-def _preprocessing(top_genes: int | None, log2: bool, scale: bool, impute: str | None) -> Any:
-    from coxmt.preprocessing import make_rnaseq_preprocessor
-
-    if top_genes is not None and top_genes < 1:
-        raise ValueError(f"--top-genes must be >= 1, got {top_genes}")
-    if impute is not None and impute not in ("median", "mean"):
-        raise ValueError(f"--impute must be 'median' or 'mean', got {impute!r}")
-    return make_rnaseq_preprocessor(k=top_genes, log=log2, scale=scale, impute=impute)
-
-
 def _run(
     models: dict[str, Any],
     *,
@@ -234,6 +228,8 @@ def _run(
     address: str | None = None,
     gpus_per_task: float | None = None,
     ctx: Any = None,
+    transform: str = "auto",
+    clip: float = 5.0,
 ) -> Any:
     from coxmt.data import load_survival_table
     from coxmt.experiments import cross_validate
@@ -247,7 +243,7 @@ def _run(
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     ray_options = _ray_options(backend, address, gpus_per_task)
     limit_threads(threads)
-    preprocessing = _preprocessing(top_genes, log2, scale, impute)
+    preprocessing = build_preprocessing(top_genes, log2, scale, impute, transform, clip)
     table = load_survival_table(
         data,
         time_col=time_col,
@@ -273,6 +269,7 @@ def _run(
         f"{table.X.shape[1]} features" + (f", {len(X_unl)} unlabeled" if X_unl is not None else "")
     )
     note_constant_features(table.X)
+    print_transform(preprocessing, table.X)
     metadata = {
         "path": str(data),
         "time_col": time_col,
@@ -283,6 +280,8 @@ def _run(
         "unlabeled_path": None if unlabeled is None else str(unlabeled),
         "top_genes": top_genes,
         "log2": log2,
+        "transform": transform,
+        "clip": clip,
         "scale": scale,
         "impute": impute,
         "command": command_line(ctx),
@@ -323,7 +322,9 @@ _SEED = typer.Option(0, help="Seed from which all split and model seeds are deri
 _TOP = typer.Option(
     None, help="Keep the K most variable features, selected inside each training fold."
 )
-_LOG2 = typer.Option(False, help="Apply log2(x + 1) first (raw counts/TPM only).")
+_LOG2 = typer.Option(False, help="Same as --transform log2 (raw counts/TPM only).")
+_TRANSFORM = typer.Option("auto", help=TRANSFORM_HELP)
+_CLIP = typer.Option(5.0, help=CLIP_HELP)
 _SCALE = typer.Option(True, help="Standardise features (fitted on each training fold).")
 _IMPUTE = IMPUTE_OPTION
 _UNL = typer.Option(
@@ -376,6 +377,8 @@ def cv(
     seed: int = _SEED,
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
+    transform: str = _TRANSFORM,
+    clip: float = _CLIP,
     scale: bool = _SCALE,
     impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
@@ -409,7 +412,7 @@ def cv(
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
         out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx,
+        ctx=ctx, transform=transform, clip=clip,
     )  # fmt: skip
     print_cv_summary(results, reference=ref)
     if out is not None:
@@ -436,6 +439,8 @@ def sweep(
     seed: int = _SEED,
     top_genes: int | None = _TOP,
     log2: bool = _LOG2,
+    transform: str = _TRANSFORM,
+    clip: float = _CLIP,
     scale: bool = _SCALE,
     impute: str | None = _IMPUTE,
     unlabeled: Path | None = _UNL,
@@ -477,7 +482,7 @@ def sweep(
         top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
         jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
         out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx,
+        ctx=ctx, transform=transform, clip=clip,
     )  # fmt: skip
     print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
     if out is not None:

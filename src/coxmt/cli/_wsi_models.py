@@ -26,6 +26,7 @@ from coxmt.cli._common import (
     SEED_OPTION,
     THREADS_OPTION,
     TIME_COL_OPTION,
+    build_preprocessing,
     check_missing_values,
     cli_errors,
     configure_estimator,
@@ -327,7 +328,6 @@ def fit(
 ) -> None:
     """Fit a slide-only or multimodal model on a table + a folder of feature files; save it."""
     from coxmt._validation import check_survival_target
-    from coxmt.cli._core import _build_preprocessing
     from coxmt.data import load_survival_table
     from coxmt.io import save_model
     from coxmt.pipeline import SurvivalPipeline
@@ -351,7 +351,7 @@ def fit(
             refuse=True,
             semi_supervised=model.replace("coxnnet", "coxmt"),
         )
-    pre = _build_preprocessing(top_genes, log2, impute) if multimodal else None
+    pre = build_preprocessing(top_genes, log2, True, impute) if multimodal else None
     labeled = load_survival_table(
         table,
         time_col=time_col,

@@ -338,3 +338,43 @@ def test_y_in_another_row_order_is_realigned_or_refused(
     np.testing.assert_array_equal(
         est.predict(*_inputs(case, data)), fitted.predict(*_inputs(case, data))
     )
+
+
+# ----------------------------------------------------------------------------- bag patient IDs
+TINY_WSI_CASE = next(c for c in CASES if c.cls is E.WSICoxNnet)
+TINY_MM_CASE = next(c for c in CASES if c.cls is E.MultimodalCoxNnet)
+
+
+def test_bags_series_index_realigns_y(data: Data) -> None:
+    """The index of a Series of bags identifies the patients: a shuffled y is put in order."""
+    case = TINY_WSI_CASE
+    order = np.random.default_rng(1).permutation(N)
+    aligned = _fit(case.cls(**case.params), case, data, inputs=(data.bags,))
+    shuffled = _fit(case.cls(**case.params), case, data, y=data.y.iloc[order], inputs=(data.bags,))
+    by_position = _fit(
+        case.cls(**case.params), case, data, y=data.y.iloc[order], inputs=(list(data.bags),)
+    )
+    bags = list(data.bags)
+    np.testing.assert_array_equal(shuffled.predict(bags), aligned.predict(bags))
+    assert not np.array_equal(
+        by_position.predict(bags), aligned.predict(bags)
+    )  # lists: by position
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        pytest.param(
+            lambda d: (d.bags.rename(lambda i: i + "x"),), "different patients", id="other-ids"
+        ),
+        pytest.param(
+            lambda d: (d.X, d.bags.iloc[::-1]), "different orders", id="x-rna-and-bags-disagree"
+        ),
+    ],
+)
+def test_bag_patient_ids_that_do_not_match_are_refused(
+    data: Data, inputs: Any, message: str
+) -> None:
+    case = TINY_WSI_CASE if len(inputs(data)) == 1 else TINY_MM_CASE
+    with pytest.raises(ValueError, match=message):
+        _fit(case.cls(**case.params), case, data, inputs=inputs(data))

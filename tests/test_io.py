@@ -238,3 +238,27 @@ def test_atomic_write_text_is_coxmt_atomic(tmp_path: Path) -> None:
     from coxmt import _atomic
 
     assert atomic_write_text is _atomic.atomic_write_text  # one home, re-exported by coxmt.io
+
+
+@pytest.mark.parametrize(
+    ("params", "backend"),
+    [
+        pytest.param({}, "stacked", id="full-batch"),
+        pytest.param({"batch_size": 16}, "loop", id="mini-batches"),
+    ],
+)
+def test_backend_is_saved_and_loaded(tmp_path: Path, params: dict, backend: str) -> None:
+    X, event, time, _ = make_survival_data(n=60, p=4, seed=2)
+    model = CoxMT(max_epochs=2, random_state=0, **params).fit(X, (event, time))
+    assert model.backend_ == backend
+    path = save_model(model, tmp_path / "m")
+    assert json.loads((path / "config.json").read_text())["backend"] == backend
+    assert load_model(path).backend_ == backend
+
+
+def test_files_saved_without_backend_get_the_backend_auto_picks(saved, tmp_path: Path) -> None:
+    path = _copy(saved[0], tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    del config["backend"]
+    (path / "config.json").write_text(json.dumps(config))
+    assert load_model(path).backend_ == "stacked"  # batch_size=None: full batch

@@ -539,16 +539,14 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-        params = dict(config["params"])
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params = config["params"]
         est = estimator_from_params(cls, params)
         n = int(config["n_features_in"])
         module = CoxMLP(
             n,
             config["hidden_layer_sizes"],
-            params.get("activation", "tanh"),
-            params.get("dropout", 0.0),
+            est.activation,
+            est.dropout,
         )
         load_module_state(module, arrays)
         est.device_ = saved_device(params)

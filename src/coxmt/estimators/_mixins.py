@@ -11,8 +11,14 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_features, check_survival_target
+from coxmt._validation import (
+    check_aligned_ids,
+    check_features,
+    check_survival_target,
+    unwrap_unlabeled,
+)
 from coxmt.baseline import BreslowBaseline
+from coxmt.data._tables import missing_features_error
 from coxmt.io import (
     RegisteredModel,
     jsonable,
@@ -24,6 +30,7 @@ from coxmt.io import (
 from coxmt.metrics import concordance_index
 
 __all__ = [
+    "LabeledFitMixin",
     "SavedModelMixin",
     "TabularSurvivalMixin",
     "align_features",
@@ -49,12 +56,11 @@ def align_features(
     missing = [c for c in names if c not in present]
     if missing:
         if fill_missing is None:
-            shown = ", ".join(missing[:20])
-            more = f" ... ({len(missing)} in all)" if len(missing) > 20 else ""
-            raise ValueError(
-                f"{name} is missing {len(missing)} feature(s) the model was fitted on: "
-                f"{shown}{more}. Provide these columns (or fill them explicitly, e.g. "
-                "`coxmt predict --fill-missing 0`)"
+            raise missing_features_error(
+                name,
+                missing,
+                "Provide these columns (or fill them explicitly, e.g. "
+                "`coxmt predict --fill-missing 0`)",
             )
         X = X.copy()
         for c in missing:
@@ -125,6 +131,42 @@ class TabularSurvivalMixin:
         return self.baseline_.survival(self.predict(X), times)  # type: ignore[attr-defined]
 
 
+class LabeledFitMixin(TabularSurvivalMixin):
+    """``fit`` of the supervised models that ignore unlabeled patients.
+
+    Validates the inputs (``y`` aligned to ``X`` by patient ID, features, survival
+    target) and hands the arrays to the model's ``_fit(X, event, time)``.
+    """
+
+    def _check_params(self) -> None:
+        """Check the hyperparameters before any data (none by default)."""
+
+    def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+        raise NotImplementedError  # pragma: no cover - provided by the estimator
+
+    def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> Any:
+        """Fit on labeled patients (``X_unlabeled`` is accepted for API symmetry and ignored).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : structured array, DataFrame (event, time) or pair (event, time)
+            A DataFrame whose index holds ``X``'s index values is aligned to ``X``.
+        X_unlabeled : ignored
+
+        Returns
+        -------
+        self
+        """
+        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
+        self._check_params()
+        y = check_aligned_ids(X, y)
+        Xa = self._prepare_X(X, fit=True)
+        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
+        self._fit(Xa, event, time)
+        return self
+
+
 class SavedModelMixin(RegisteredModel):
     """``save`` / ``load`` through :mod:`coxmt.io` (safetensors + JSON; never pickle).
 
@@ -148,7 +190,13 @@ class SavedModelMixin(RegisteredModel):
 
 
 def estimator_from_params(cls: type, params: dict[str, Any]) -> Any:
-    """``cls(**params)`` for a saved model, or a ValueError saying the file does not fit ``cls``."""
+    """``cls(**params)`` for a saved model, or a ValueError saying the file does not fit ``cls``.
+
+    ``hidden_layer_sizes``, saved as a JSON list, comes back as a tuple.
+    """
+    params = dict(params)
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     try:
         return cls(**params)
     except TypeError as exc:

@@ -38,16 +38,13 @@ from coxmt._forest_state import forest_from_state, forest_to_state
 from coxmt._optional import require
 from coxmt._random import draw_seed as _seed
 from coxmt._validation import (
-    check_aligned_ids,
     check_layer_sizes,
-    check_survival_target,
     make_target,
-    unwrap_unlabeled,
 )
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
 from coxmt.estimators._mixins import (
-    TabularSurvivalMixin,
+    LabeledFitMixin,
     estimator_from_params,
     network_state,
     restore_network_state,
@@ -80,7 +77,7 @@ def _check_times(times: Any) -> np.ndarray:
     return tt
 
 
-class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
+class _WrappedSurvivalEstimator(LabeledFitMixin, BaseEstimator):
     """Common fit/predict plumbing; subclasses implement ``_fit`` and ``_risk``."""
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
@@ -88,26 +85,6 @@ class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
 
     def _risk(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> Any:
-        """Fit on labeled patients (``X_unlabeled`` is accepted for API symmetry and ignored).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : structured array, DataFrame (event, time) or pair (event, time)
-        X_unlabeled : ignored
-
-        Returns
-        -------
-        self
-        """
-        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
-        y = check_aligned_ids(X, y)
-        Xa = self._prepare_X(X, fit=True)
-        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
-        self._fit(Xa, event, time)
-        return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk scores, higher = higher risk = shorter survival."""
@@ -496,7 +473,6 @@ class DeepSurv(_CoxTypeEstimator):
         return bs
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        self._check_params()
         tt = _require("torchtuples", "torchtuples", "DeepSurv")
         _require("pycox.models", "pycox", "DeepSurv")
         seed = _seed(self.random_state)
@@ -575,9 +551,7 @@ class DeepSurv(_CoxTypeEstimator):
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-        params = dict(config["params"])
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params = config["params"]
         est = estimator_from_params(cls, params)
         est._restore_features(config)
         est.device_ = saved_device(params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -232,6 +233,26 @@ def test_builtin_models_load_in_a_fresh_process(saved) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["CoxNnet", str(X.shape[1])]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sksurv") is None, reason="scikit-survival is not installed"
+)
+def test_coxmt_models_outside_the_facade_load_in_a_fresh_process(tmp_path: Path) -> None:
+    """A class of a coxmt module that the package does not export loads through its module."""
+    from coxmt.estimators import RandomSurvivalForest
+
+    X, event, time, _ = make_survival_data(n=60, p=4, seed=2)
+    model = RandomSurvivalForest(n_estimators=3, random_state=0).fit(X, (event, time))
+    path = save_model(model, tmp_path / "rsf")
+    code = (
+        "import sys\n"
+        "from coxmt.io import load_model\n"
+        "assert 'coxmt.estimators' not in sys.modules\n"
+        f"print(type(load_model({str(path)!r})).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["RandomSurvivalForest"]
 
 
 def test_atomic_write_text_is_coxmt_atomic(tmp_path: Path) -> None:

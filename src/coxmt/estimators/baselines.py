@@ -324,29 +324,52 @@ class CoxnetSksurv(_CoxTypeEstimator):
         return est
 
 
-def _early_stopping_callback(tt: Any, patience: int) -> Any:
-    """torchtuples callback: stop when the validation loss stalls, keep the best weights in memory."""
+class _EarlyStopping:
+    """torchtuples callback: stop when the validation loss stalls, keep the best weights in memory.
 
-    class _EarlyStopping(tt.callbacks.Callback):
-        def __init__(self) -> None:
-            self.best = np.inf
-            self.best_epoch = 0
-            self.epoch = 0
-            self.state: dict[str, Any] | None = None
+    Implements torchtuples' callback hooks without deriving from its ``Callback``
+    (an optional package), at module level so that a fitted DeepSurv, whose pycox
+    model keeps its callbacks, pickles.
+    """
 
-        def on_epoch_end(self) -> bool:
-            score = float(self.model.val_metrics.scores["loss"]["score"][-1])
-            self.epoch += 1
-            if score < self.best:
-                self.best, self.best_epoch = score, self.epoch
-                self.state = copy.deepcopy(self.model.net.state_dict())
-            return self.epoch - self.best_epoch >= patience
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+        self.best = np.inf
+        self.best_epoch = 0
+        self.epoch = 0
+        self.state: dict[str, Any] | None = None
+        self.model: Any = None
 
-        def on_fit_end(self) -> None:
-            if self.state is not None:
-                self.model.net.load_state_dict(self.state)
+    def give_model(self, model: Any) -> None:
+        self.model = model
 
-    return _EarlyStopping()
+    def on_fit_start(self) -> None:
+        return None
+
+    def on_epoch_start(self) -> None:
+        return None
+
+    def on_batch_start(self) -> None:
+        return None
+
+    def before_step(self) -> None:
+        return None
+
+    def on_batch_end(self) -> None:
+        return None
+
+    def on_epoch_end(self) -> bool:
+        score = float(self.model.val_metrics.scores["loss"]["score"][-1])
+        self.epoch += 1
+        if score < self.best:
+            self.best, self.best_epoch = score, self.epoch
+            self.state = copy.deepcopy(self.model.net.state_dict())
+        return self.epoch - self.best_epoch >= self.patience
+
+    def on_fit_end(self) -> None:
+        if self.state is not None:
+            self.model.net.load_state_dict(self.state)
+            self.state = None  # the weights now live in the network
 
 
 class _CoxLoss(torch.nn.Module):
@@ -473,7 +496,7 @@ class DeepSurv(_CoxTypeEstimator):
         return bs
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        tt = _require("torchtuples", "torchtuples", "DeepSurv")
+        _require("torchtuples", "torchtuples", "DeepSurv")
         _require("pycox.models", "pycox", "DeepSurv")
         seed = _seed(self.random_state)
         self.device_ = resolve_device(self.device)
@@ -499,7 +522,7 @@ class DeepSurv(_CoxTypeEstimator):
         callbacks = []
         val_data = None
         if self.early_stopping:
-            callbacks.append(_early_stopping_callback(tt, int(self.n_iter_no_change)))
+            callbacks.append(_EarlyStopping(int(self.n_iter_no_change)))
             val_data = (x32[val], target(val))
         with training_stream(seed, self.device_):  # dropout and mini-batch order
             log = model.fit(

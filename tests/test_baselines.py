@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from coxmt._validation import make_target
 from coxmt.estimators.baselines import CoxnetSksurv, DeepSurv, RandomSurvivalForest
 from coxmt.estimators.linear import PenalizedCox, _CoxProblem, _kkt_violation
+from coxmt.io import load_model, save_model
 from coxmt.losses import neg_partial_log_likelihood
 
 from .conftest import make_survival_data
@@ -422,3 +423,33 @@ def test_extreme_risks_fall_back_to_the_log_space_loss() -> None:
     assert np.isfinite(value) and np.isfinite(grad).all()
     assert value == pytest.approx(float(loss.detach()), rel=1e-10)
     np.testing.assert_allclose(grad, bt.grad.numpy(), rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: CoxnetSksurv(alpha=0.05), marks=needs_sksurv, id="CoxnetSksurv"),
+        pytest.param(
+            lambda: DeepSurv(
+                hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, random_state=0, device="cpu"
+            ),
+            marks=needs_pycox,
+            id="DeepSurv",
+        ),
+    ],
+)
+def test_wrapped_baselines_save_without_pickle(make, data: tuple, tmp_path: Path) -> None:
+    X, y = data
+    model = make().fit(X, y)
+    path = save_model(model, tmp_path / "model")
+    for f in path.iterdir():
+        assert b"\x80\x04\x95" not in f.read_bytes()[:64]  # no pickle protocol header
+    back = load_model(path)
+    assert type(back) is type(model)
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+    times = np.quantile(y["time"], [0.25, 0.5])
+    np.testing.assert_array_equal(
+        back.predict_survival_function(X, times), model.predict_survival_function(X, times)
+    )
+    back_again = pickle.loads(pickle.dumps(model))  # a fitted model also pickles
+    np.testing.assert_array_equal(back_again.predict(X), model.predict(X))

@@ -13,7 +13,8 @@ without a case). Each check runs on tiny data with few epochs:
 - pickling and ``coxmt.io`` save/load give identical predictions;
 - the same ``random_state`` gives identical predictions;
 - a DataFrame ``y`` in another row order than the patients of ``X`` is realigned
-  by patient ID or refused.
+  by patient ID or refused (bag estimators: the patients are identified by the
+  index of ``bags`` given as a Series, or of the ``X_rna`` DataFrame).
 
 Estimators whose extras are not installed are skipped; a known failure is marked
 ``xfail(strict=True)`` with the file and line that cause it.
@@ -47,18 +48,9 @@ TINY_WSI = {"model_dim": 8, "attention_dim": 4, "hidden_dim": 4, "max_tokens": 8
 TINY_MM = {"n_rna_tokens": 2, "model_dim": 8, "n_heads": 2, "hidden_dim": 4, "max_tokens": 8}
 TINY_BAGS = {"max_epochs": 3, "batch_size": 16}
 
-CANNOT_SAVE = (
-    "coxmt.io.save_model (io.py:101) refuses estimators without _export_state; the "
-    "scikit-survival/pycox wrappers in estimators/baselines.py have none"
-)
 SAVE_INNER = (
     "coxmt.io.save_model (io.py:101) needs _export_state, which the model_selection "
     "meta-estimators lack; save their fitted estimator_ / best_estimator_ instead"
-)
-Y_ORDER_BAGS = (
-    "the bag estimators read y by position: estimators/{file} fit never calls "
-    "_validation.check_aligned_ids, so a y indexed by patient ID in another order than "
-    "the patients is silently misaligned"
 )
 
 
@@ -77,7 +69,7 @@ CASES = [
     Case(E.CoxNnet, {**TINY_NET, "random_state": 0}),
     Case(E.CoxMT, {**TINY_NET, "random_state": 0}),
     Case(E.PenalizedCox, {"alpha": 0.1, "random_state": 0}),
-    Case(E.CoxnetSksurv, {"alpha": 0.1}, needs="sksurv", xfail={"save_load": CANNOT_SAVE}),
+    Case(E.CoxnetSksurv, {"alpha": 0.1}, needs="sksurv"),
     Case(
         E.RandomSurvivalForest,
         {"n_estimators": 5, "min_samples_leaf": 5, "random_state": 0},
@@ -94,35 +86,26 @@ CASES = [
             "random_state": 0,
         },
         needs="pycox",
-        xfail={
-            "save_load": CANNOT_SAVE,
-            "pickle": "estimators/baselines.py:339 defines the DeepSurv loss as a class local to "
-            "_cox_loss, so a fitted DeepSurv (which keeps it) cannot be pickled",
-        },
     ),
     Case(
         E.WSICoxNnet,
         {**TINY_WSI, **TINY_BAGS, "random_state": 0},
         kind="bags",
-        xfail={"y_order": Y_ORDER_BAGS.format(file="wsi.py:617")},
     ),
     Case(
         E.WSICoxMT,
         {**TINY_WSI, **TINY_BAGS, "random_state": 0},
         kind="bags",
-        xfail={"y_order": Y_ORDER_BAGS.format(file="wsi.py:617")},
     ),
     Case(
         E.MultimodalCoxNnet,
         {**TINY_MM, **TINY_BAGS, "random_state": 0},
         kind="multimodal",
-        xfail={"y_order": Y_ORDER_BAGS.format(file="multimodal.py:353")},
     ),
     Case(
         E.MultimodalCoxMT,
         {**TINY_MM, **TINY_BAGS, "random_state": 0},
         kind="multimodal",
-        xfail={"y_order": Y_ORDER_BAGS.format(file="multimodal.py:353")},
     ),
     Case(
         LabelFraction,
@@ -327,6 +310,7 @@ def test_save_load_round_trip_gives_identical_predictions(
 ) -> None:
     back = load_model(save_model(fitted, tmp_path / "model"))
     assert type(back) is type(fitted)
+    assert getattr(back, "backend_", None) == getattr(fitted, "backend_", None)
     np.testing.assert_array_equal(
         back.predict(*_inputs(case, data)), fitted.predict(*_inputs(case, data))
     )
@@ -354,3 +338,43 @@ def test_y_in_another_row_order_is_realigned_or_refused(
     np.testing.assert_array_equal(
         est.predict(*_inputs(case, data)), fitted.predict(*_inputs(case, data))
     )
+
+
+# ----------------------------------------------------------------------------- bag patient IDs
+TINY_WSI_CASE = next(c for c in CASES if c.cls is E.WSICoxNnet)
+TINY_MM_CASE = next(c for c in CASES if c.cls is E.MultimodalCoxNnet)
+
+
+def test_bags_series_index_realigns_y(data: Data) -> None:
+    """The index of a Series of bags identifies the patients: a shuffled y is put in order."""
+    case = TINY_WSI_CASE
+    order = np.random.default_rng(1).permutation(N)
+    aligned = _fit(case.cls(**case.params), case, data, inputs=(data.bags,))
+    shuffled = _fit(case.cls(**case.params), case, data, y=data.y.iloc[order], inputs=(data.bags,))
+    by_position = _fit(
+        case.cls(**case.params), case, data, y=data.y.iloc[order], inputs=(list(data.bags),)
+    )
+    bags = list(data.bags)
+    np.testing.assert_array_equal(shuffled.predict(bags), aligned.predict(bags))
+    assert not np.array_equal(
+        by_position.predict(bags), aligned.predict(bags)
+    )  # lists: by position
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        pytest.param(
+            lambda d: (d.bags.rename(lambda i: i + "x"),), "different patients", id="other-ids"
+        ),
+        pytest.param(
+            lambda d: (d.X, d.bags.iloc[::-1]), "different orders", id="x-rna-and-bags-disagree"
+        ),
+    ],
+)
+def test_bag_patient_ids_that_do_not_match_are_refused(
+    data: Data, inputs: Any, message: str
+) -> None:
+    case = TINY_WSI_CASE if len(inputs(data)) == 1 else TINY_MM_CASE
+    with pytest.raises(ValueError, match=message):
+        _fit(case.cls(**case.params), case, data, inputs=inputs(data))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -234,7 +235,51 @@ def test_builtin_models_load_in_a_fresh_process(saved) -> None:
     assert out.stdout.split() == ["CoxNnet", str(X.shape[1])]
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("sksurv") is None, reason="scikit-survival is not installed"
+)
+def test_coxmt_models_outside_the_facade_load_in_a_fresh_process(tmp_path: Path) -> None:
+    """A class of a coxmt module that the package does not export loads through its module."""
+    from coxmt.estimators import RandomSurvivalForest
+
+    X, event, time, _ = make_survival_data(n=60, p=4, seed=2)
+    model = RandomSurvivalForest(n_estimators=3, random_state=0).fit(X, (event, time))
+    path = save_model(model, tmp_path / "rsf")
+    code = (
+        "import sys\n"
+        "from coxmt.io import load_model\n"
+        "assert 'coxmt.estimators' not in sys.modules\n"
+        f"print(type(load_model({str(path)!r})).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["RandomSurvivalForest"]
+
+
 def test_atomic_write_text_is_coxmt_atomic(tmp_path: Path) -> None:
     from coxmt import _atomic
 
     assert atomic_write_text is _atomic.atomic_write_text  # one home, re-exported by coxmt.io
+
+
+@pytest.mark.parametrize(
+    ("params", "backend"),
+    [
+        pytest.param({}, "stacked", id="full-batch"),
+        pytest.param({"batch_size": 16}, "loop", id="mini-batches"),
+    ],
+)
+def test_backend_is_saved_and_loaded(tmp_path: Path, params: dict, backend: str) -> None:
+    X, event, time, _ = make_survival_data(n=60, p=4, seed=2)
+    model = CoxMT(max_epochs=2, random_state=0, **params).fit(X, (event, time))
+    assert model.backend_ == backend
+    path = save_model(model, tmp_path / "m")
+    assert json.loads((path / "config.json").read_text())["backend"] == backend
+    assert load_model(path).backend_ == backend
+
+
+def test_files_saved_without_backend_get_the_backend_auto_picks(saved, tmp_path: Path) -> None:
+    path = _copy(saved[0], tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    del config["backend"]
+    (path / "config.json").write_text(json.dumps(config))
+    assert load_model(path).backend_ == "stacked"  # batch_size=None: full batch

@@ -14,6 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Seeds have their home in coxmt._random; resolve_seed and derive_seed stay importable
+# from here under the names model selection uses.
+from coxmt._random import derive_seed
+from coxmt._random import draw_seed as resolve_seed
+
 __all__ = [
     "Unlabeled",
     "check_aligned_ids",
@@ -523,46 +528,6 @@ def check_layer_sizes(value: Any, name: str = "hidden_layer_sizes") -> tuple[int
             f"{name} must hold positive whole numbers (units per layer), got {value!r}"
         )
     return tuple(int(h) for h in sizes)
-
-
-def derive_seed(random_state: int, *keys: int) -> int:
-    """A seed in ``[0, 2**31 - 1)`` derived deterministically from ``random_state`` and ``keys``.
-
-    Uses :class:`numpy.random.SeedSequence`, so nearby inputs give unrelated seeds.
-
-    Examples
-    --------
-    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
-    True
-    """
-    entropy = [int(random_state), *(int(k) for k in keys)]
-    if any(v < 0 for v in entropy):
-        raise ValueError(f"random_state and seed keys must be >= 0, got {entropy}")
-    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0]
-    return int(state) % (2**31 - 1)
-
-
-def resolve_seed(random_state: Any) -> int:
-    """An integer seed from a ``random_state`` parameter (scikit-learn's conventions).
-
-    ``None`` draws a fresh seed (a different result on every call), a
-    ``numpy.random.RandomState`` or ``Generator`` draws one from its stream, and an
-    integer is returned as is.
-
-    Examples
-    --------
-    >>> resolve_seed(7)
-    7
-    >>> 0 <= resolve_seed(None) < 2**31 - 1
-    True
-    """
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    return int(random_state)
 
 
 class Unlabeled:

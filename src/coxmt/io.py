@@ -21,6 +21,7 @@ public names of the :mod:`coxmt` package, which imports them on first use.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -122,12 +123,27 @@ class RegisteredModel:
 
 
 def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
-    """The registered class a saved model names; coxmt's public names load on first use."""
+    """The registered class a saved model names; coxmt's own classes load on first use.
+
+    A public name of the ``coxmt`` package is imported through the facade; another
+    class defined in a module of coxmt (``coxmt.estimators.baselines``, ...) through
+    the module the file names. Modules outside coxmt are never imported from a file.
+    """
+    module = config.get("module")
     if isinstance(name, str) and name not in _REGISTRY and name in coxmt.__all__:
         getattr(coxmt, name)  # the public facade imports the module that defines (registers) it
+    if (
+        name not in _REGISTRY
+        and isinstance(module, str)
+        and module.startswith("coxmt.")
+        and module not in sys.modules
+    ):
+        try:
+            importlib.import_module(module)  # a coxmt module registers its classes on import
+        except ModuleNotFoundError:
+            pass  # refused below, naming the module
     if name in _REGISTRY:
         return _REGISTRY[name]
-    module = config.get("module")
     if isinstance(module, str) and module and module not in sys.modules:
         hint = f"`import {module}` registers it, then load again"
     elif isinstance(module, str) and module:

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from coxmt._validation import unwrap_unlabeled
+from coxmt.data.streaming import is_unlabeled_source, open_unlabeled
 
 __all__ = ["SurvivalPipeline", "make_survival_pipeline"]
 
@@ -54,8 +55,6 @@ class SurvivalPipeline(Pipeline):
         if len(self.steps) > 1:
             pre = self[:-1]
             Xt = pre.fit_transform(X, y)
-            from coxmt.data.streaming import is_unlabeled_source, open_unlabeled
-
             if is_unlabeled_source(X_unlabeled):  # out-of-core: transform chunk by chunk
                 names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
                 Xut = open_unlabeled(X_unlabeled, feature_names=names).with_transform(pre.transform)
@@ -96,10 +95,8 @@ class SurvivalPipeline(Pipeline):
 
         Parameters
         ----------
-        X : array-like or DataFrame
-            Patients, with the columns the pipeline was fitted on.
-        times : array-like of float, optional
-            Times at which to evaluate (the training event times when None).
+        X, times
+            As in :meth:`predict_survival_function`.
 
         Returns
         -------
@@ -111,6 +108,4 @@ class SurvivalPipeline(Pipeline):
 
 def make_survival_pipeline(*steps: Any) -> SurvivalPipeline:
     """Build a :class:`SurvivalPipeline` with automatically named steps (like ``make_pipeline``)."""
-    from sklearn.pipeline import make_pipeline
-
     return SurvivalPipeline(make_pipeline(*steps).steps)

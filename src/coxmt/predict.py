@@ -19,6 +19,8 @@ import pandas as pd
 from coxmt._atomic import atomic_path
 from coxmt._validation import format_rows
 from coxmt.data._readers import iter_table_chunks, read_columns
+from coxmt.data._tables import _missing_column_error, missing_features_error
+from coxmt.io import load_model
 
 __all__ = ["auto_chunk_rows", "check_times", "iter_table_chunks", "predict_table"]
 
@@ -182,8 +184,6 @@ def predict_table(
     ...               os.path.join(d, "risk.csv"), chunk_rows=16)
     40
     """
-    from coxmt.io import load_model
-
     model = load_model(model_dir)
     data = Path(data)
     raw_names = getattr(model, "feature_names_in_", None)
@@ -195,8 +195,6 @@ def predict_table(
 
     columns, _ = read_columns(data, sep)
     if id_col is not None and id_col not in columns:
-        from coxmt.data._tables import _missing_column_error
-
         raise _missing_column_error("id", id_col, columns, "id_col")
     read: list[str] | None = None
     missing: list[str] = []
@@ -210,12 +208,11 @@ def predict_table(
                 "whitespace). Save the table as CSV or TSV"
             )
         if missing and fill_missing is None:
-            shown = ", ".join(missing[:20])
-            more = f" ... ({len(missing)} in all)" if len(missing) > 20 else ""
-            raise ValueError(
-                f"{str(data)!r} is missing {len(missing)} feature(s) the model was fitted on: "
-                f"{shown}{more}. Provide these columns, or fill them with a constant "
-                "(`coxmt predict --fill-missing 0`; fill_missing=0 from Python)"
+            raise missing_features_error(
+                repr(str(data)),
+                missing,
+                "Provide these columns, or fill them with a constant "
+                "(`coxmt predict --fill-missing 0`; fill_missing=0 from Python)",
             )
         extra = [c for c in columns if c not in set(names) and c != id_col]
         if extra and log is not None:

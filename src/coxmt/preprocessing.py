@@ -132,13 +132,24 @@ def _base_config(est: BaseEstimator) -> dict[str, Any]:
     }
 
 
-def _restore_base(est: BaseEstimator, config: Mapping[str, Any]) -> None:
+def _rebuild(
+    cls: type,
+    config: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    check_class: bool = True,
+) -> Any:
+    """A new ``cls`` with the saved parameters (or ``params``) and what :func:`_base_config` saved."""
+    if check_class:
+        _check_class(cls, config)
+    est = cls(**(config["params"] if params is None else params))
     est.n_features_in_ = int(config["n_features_in"])
     names = config.get("feature_names_in")
     if names is not None:
         est.feature_names_in_ = np.asarray(names, dtype=object)
     if config.get("set_output") is not None:
         est.set_output(transform=config["set_output"])
+    return est
 
 
 def _check_class(cls: type, config: Mapping[str, Any]) -> None:
@@ -249,10 +260,7 @@ class Log2Transform(TransformerMixin, BaseEstimator):
         cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
     ) -> Log2Transform:
         """Rebuild a fitted transformer from :meth:`to_state` output."""
-        _check_class(cls, config)
-        est = cls(**config["params"])
-        _restore_base(est, config)
-        return est
+        return cast("Log2Transform", _rebuild(cls, config))
 
 
 TRANSFORMS = ("auto", "log2", "arcsinh", "none")
@@ -741,9 +749,7 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
         cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
     ) -> TopVarianceGenes:
         """Rebuild a fitted selector from :meth:`to_state` output."""
-        _check_class(cls, config)
-        est = cls(**config["params"])
-        _restore_base(est, config)
+        est = _rebuild(cls, config)
         est.variances_ = np.asarray(arrays["variances"], dtype=np.float64).copy()
         est.support_ = np.asarray(arrays["support"], dtype=bool).copy()
         est.constant_mask_ = np.asarray(arrays["constant"], dtype=bool).copy()
@@ -817,8 +823,7 @@ _SKLEARN_SCALER = "sklearn.preprocessing.StandardScaler"
 def _scaler_from_state(
     cls: type[_SkStandardScaler], arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
 ) -> _SkStandardScaler:
-    est = cls(**config["params"])
-    _restore_base(est, config)
+    est = _rebuild(cls, config, check_class=False)
     for key in ("mean", "var", "scale"):
         setattr(est, f"{key}_", None if key not in arrays else np.asarray(arrays[key]).copy())
     seen = np.asarray(arrays["n_samples_seen"], dtype=np.int64)
@@ -1013,8 +1018,7 @@ def _imputer_from_state(
 ) -> SimpleImputer:
     params = dict(config["params"])
     params["missing_values"] = np.nan
-    est = SimpleImputer(**params)
-    _restore_base(est, config)
+    est = _rebuild(SimpleImputer, config, params, check_class=False)
     est.statistics_ = np.asarray(arrays["statistics"], dtype=np.float64).copy()
     est._fit_dtype = np.dtype(config["fit_dtype"])
     est._fill_dtype = np.dtype(config["fill_dtype"])

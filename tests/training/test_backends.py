@@ -12,7 +12,13 @@ from sklearn.base import clone
 
 from coxmt import CoxMT, CoxNnet, load_model
 from coxmt.training.backends import resolve_backend
-from coxmt.training.seeding import init_mlp, stream_seed, training_stream
+from coxmt.training.seeding import (
+    init_generator,
+    init_mlp,
+    init_stream,
+    stream_seed,
+    training_stream,
+)
 from tests.conftest import make_survival_data
 
 
@@ -125,3 +131,25 @@ def test_backend_is_a_hyperparameter_that_saves(data: tuple, tmp_path: Path) -> 
     loaded = load_model(model.save(tmp_path / "m"))
     assert loaded.get_params()["backend"] == "loop"
     np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6)
+
+
+def test_init_stream_gives_the_init_generators_weights_and_restores_the_global_state() -> None:
+    before = torch.random.get_rng_state()
+    with init_stream(3):
+        a = torch.nn.Linear(4, 2)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b = torch.nn.Linear(4, 2)  # the caller's stream, untouched
+    want = torch.empty(2, 4)
+    torch.nn.init.kaiming_uniform_(want, a=5**0.5, generator=init_generator(3))
+    assert torch.equal(a.weight, want)
+    assert not torch.equal(a.weight, b.weight)
+
+
+def test_fit_many_is_not_in_the_training_layer() -> None:
+    import coxmt.training
+
+    with pytest.raises(AttributeError, match=r"use coxmt\.fit_many .*model_selection\.fit_many"):
+        coxmt.training.fit_many  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        coxmt.training.no_such_name  # noqa: B018
+    assert not hasattr(coxmt.training, "fit_many")

@@ -38,8 +38,8 @@ __all__ = ["register"]
 
 _MODEL_HELP = (
     "Model: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), coxnet "
-    "(elastic-net Cox) or rsf (random survival forest). DeepSurv runs in `coxmt cv`; it "
-    "cannot be saved as a model folder."
+    "(elastic-net Cox), rsf (random survival forest) or deepsurv (DeepSurv; needs the "
+    "baselines extra)."
 )
 
 

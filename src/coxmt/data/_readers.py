@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from coxmt._optional import require
+
 __all__: list[str] = []
 
 _COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
@@ -184,13 +186,17 @@ def _warn_decimal_commas(frame: pd.DataFrame, path: Path) -> None:
         )
 
 
-def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None) -> pd.DataFrame:
+def _read_csv(
+    path: Path, compression: str | None, suffix: str, sep: str | None, **kwargs: Any
+) -> tuple[pd.DataFrame, str]:
+    """``pandas.read_csv`` with the delimiter detected when not given; returns ``(frame, sep)``.
+
+    An empty or damaged file, or a delimiter that leaves one column, is a clear error.
+    """
     try:
-        if path.stat().st_size == 0:
-            raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
         if sep is None:
             sep = _detect_sep(path, compression, suffix)
-        frame = pd.read_csv(path, sep=sep, compression=compression, low_memory=False)
+        frame = pd.read_csv(path, sep=sep, compression=compression, **kwargs)
     except pd.errors.EmptyDataError:
         raise ValueError(
             f"{str(path)!r} is empty (no header and no rows); check the export or download"
@@ -198,6 +204,13 @@ def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None
     except _READ_ERRORS as err:
         raise _corrupt_error(path, compression, err) from err
     _check_single_column(frame, path, sep)
+    return frame, sep
+
+
+def _read_text(path: Path, compression: str | None, suffix: str, sep: str | None) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    frame, sep = _read_csv(path, compression, suffix, sep, low_memory=False)
     _warn_decimal_commas(frame, path)
     return frame
 
@@ -217,13 +230,7 @@ def read_columns(path: Any, sep: str | None = None) -> tuple[list[str], str | No
         raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
     suffix, compression = _split_suffixes(path)
     if suffix in _PARQUET_SUFFIXES:
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError(
-                f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
-                "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
-            ) from None
+        pq = _reader(path, "pyarrow.parquet", "Parquet", "parquet")
         try:
             names = list(pq.ParquetFile(path).schema_arrow.names)
         except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
@@ -234,17 +241,7 @@ def read_columns(path: Any, sep: str | None = None) -> tuple[list[str], str | No
             f"reading in chunks needs CSV/TSV/Parquet; convert {path.name} to one of them "
             "(e.g. adata.to_df().to_csv(...)) or score it from Python with model.predict"
         )
-    try:
-        if sep is None:
-            sep = _detect_sep(path, compression, suffix)
-        header = pd.read_csv(path, sep=sep, compression=compression, nrows=0)
-    except pd.errors.EmptyDataError:
-        raise ValueError(
-            f"{str(path)!r} is empty (no header and no rows); check the export or download"
-        ) from None
-    except _READ_ERRORS as err:
-        raise _corrupt_error(path, compression, err) from None
-    _check_single_column(header, path, sep)
+    header, sep = _read_csv(path, compression, suffix, sep, nrows=0)
     return [str(c) for c in header.columns], sep
 
 
@@ -330,16 +327,16 @@ def iter_table_chunks(
         raise _corrupt_error(path, compression, err) from None
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            f"reading the Parquet file {str(path)!r} needs pyarrow; install it with "
-            "`pip install coxmt[parquet]` (or `pip install pyarrow`)"
-        ) from None
+def _reader(path: Path, module: str, kind: str, extra: str) -> Any:
+    """The optional package that reads ``kind`` files, once ``path`` is known not to be empty."""
+    reader = require(module, purpose=f"reading the {kind} file {str(path)!r}", extra=extra)
     if path.stat().st_size == 0:
         raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    return reader
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    _reader(path, "pyarrow", "Parquet", "parquet")
     try:
         return pd.read_parquet(path)
     except _READ_OR_VALUE_ERRORS as err:
@@ -352,15 +349,7 @@ def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
     Returns the joined frame (index = ``obs_names``) and the names of the ``X``
     columns (``var_names``).
     """
-    try:
-        import anndata
-    except ImportError:
-        raise ImportError(
-            f"reading the h5ad file {str(path)!r} needs anndata; install it with "
-            "`pip install coxmt[h5ad]` (or `pip install anndata`)"
-        ) from None
-    if path.stat().st_size == 0:
-        raise ValueError(f"{str(path)!r} is empty (0 bytes); check the export or download")
+    anndata = _reader(path, "anndata", "h5ad", "h5ad")
     try:
         adata = anndata.read_h5ad(path)
     except _H5AD_ERRORS as err:

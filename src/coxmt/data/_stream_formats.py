@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coxmt._optional import require
-from coxmt.data.streaming import ArraySource, ChunkedSource
+from coxmt.data._sources import ArraySource, ChunkedSource
 
 __all__ = [
     "AnnDataSource",

@@ -104,6 +104,21 @@ def _is_clinical_name(name: Any) -> bool:
     return any(t in _CLINICAL_TOKENS for t in tokens)
 
 
+def missing_features_error(what: str, missing: Sequence[str], fix: str) -> ValueError:
+    """The error for ``what`` lacking features a model was fitted on (the first 20 named).
+
+    Examples
+    --------
+    >>> missing_features_error("X", ["TP53", "MYC"], "Provide these columns.")
+    ValueError('X is missing 2 feature(s) the model was fitted on: TP53, MYC. Provide these columns.')
+    """
+    shown = ", ".join(missing[:20])
+    more = f" ... ({len(missing)} in all)" if len(missing) > 20 else ""
+    return ValueError(
+        f"{what} is missing {len(missing)} feature(s) the model was fitted on: {shown}{more}. {fix}"
+    )
+
+
 def _missing_column_error(what: str, name: Any, columns: Sequence[Any], arg: str) -> ValueError:
     cols = [str(c) for c in columns]
     lower = {c.lower(): c for c in cols}

@@ -15,11 +15,15 @@ Supervised models train on the Cox objective; Mean Teacher models
 and the teacher each seeing their own token subsets and input noise. Both end
 with the Breslow baseline. Subclasses supply the network and the public
 ``fit``/``predict`` signatures.
+
+Bags are lists (one entry per patient), so a patient's ID comes from the index of
+a pandas input: ``bags`` given as a Series indexed by patient ID, or an ``X_rna``
+DataFrame. A ``y`` DataFrame indexed by patient ID is then realigned to that order
+(or refused when the IDs differ); otherwise ``y`` is read by position.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any
@@ -33,16 +37,22 @@ from torch import nn
 
 from coxmt._device import resolve_device
 from coxmt._random import draw_seed
-from coxmt._validation import check_survival_target
+from coxmt._validation import check_aligned_ids, check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import build_trainer, validation_split
-from coxmt.estimators._mixins import SavedModelMixin
-from coxmt.io import jsonable, load_module_state, module_arrays, prefixed, saved_device
+from coxmt.estimators._mixins import (
+    SavedModelMixin,
+    estimator_from_params,
+    network_state,
+    restore_network_state,
+)
+from coxmt.io import load_module_state, saved_device
 from coxmt.metrics import concordance_index
 from coxmt.nn.bags import BagStore, select_tokens
 from coxmt.training.loop import TrainingData
 from coxmt.training.mean_teacher import MeanTeacherObjective, check_mean_teacher_params
 from coxmt.training.objectives import CoxObjective, Forward, ForwardModule, Objective
+from coxmt.training.seeding import init_stream, training_stream
 
 __all__: list[str] = []
 
@@ -164,7 +174,28 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         return BagStore(bags, n_features=getattr(self, "n_patch_features_", None), name=name)
 
     @staticmethod
-    def _check_target(y: Any, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def _check_target(y: Any, n: int, what: str, *inputs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Event and time of the ``n`` patients of ``inputs``, in their order.
+
+        The patients are identified by the index of the first of ``inputs`` that is a
+        pandas Series or DataFrame without a default integer index (a Series of bags,
+        an ``X_rna`` DataFrame); a ``y`` DataFrame indexed by patient ID is then put in
+        that order, or refused when the IDs differ
+        (:func:`~coxmt._validation.check_aligned_ids`). Inputs without IDs (lists,
+        arrays) pair ``y`` with the patients by position.
+        """
+        indexes = [
+            pd.Index(a.index)
+            for a in inputs
+            if isinstance(a, pd.Series | pd.DataFrame) and not isinstance(a.index, pd.RangeIndex)
+        ]
+        if any(not ix.equals(indexes[0]) for ix in indexes[1:]):
+            raise ValueError(
+                f"the inputs of {what} list different patients or the same patients in "
+                "different orders (their indexes differ); give them in one patient order"
+            )
+        if indexes:
+            y = check_aligned_ids(pd.DataFrame(index=indexes[0]), y)
         event, time = check_survival_target(y, min_samples=2)
         if len(time) != n:
             raise ValueError(
@@ -262,12 +293,11 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
             data.event_val = event[val_idx]
             data.time_val = time[val_idx]
 
-        devices = [dev.index or 0] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with init_stream(seed):  # initial weights: drawn on CPU, the same on every device
             net = self._build_network()
-            self._set_feature_scaling(net, everyone, np.concatenate([tr_idx, unl_idx]), seed)
-            net = net.to(dev)
+        self._set_feature_scaling(net, everyone, np.concatenate([tr_idx, unl_idx]), seed)
+        net = net.to(dev)
+        with training_stream(seed, dev):  # dropout and input noise
             train_fwd, eval_fwd = self._forwards(everyone, np.random.default_rng([seed, 1]), dev)
             objective = self._objective(net, train_fwd, eval_fwd)
             optimizer = torch.optim.Adam(
@@ -370,27 +400,20 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")
-        arrays = module_arrays(self.module_)
-        arrays.update({f"baseline.{k}": v for k, v in self.baseline_.to_state().items()})
-        config = {
-            "params": {k: jsonable(v) for k, v in self.get_params(deep=False).items()},
-            "n_patch_features": int(self.n_patch_features_),
-            "n_patients": int(self.n_patients_),
-            "n_unlabeled": int(self.n_unlabeled_),
-            "n_missing_wsi": int(self.n_missing_wsi_),
-            "n_epochs": int(self.n_epochs_),
-            "history": json.loads(self.history_.to_json(orient="records")),
+        arrays, config = network_state(self, self.module_)
+        config.update(
+            n_patch_features=int(self.n_patch_features_),
+            n_patients=int(self.n_patients_),
+            n_unlabeled=int(self.n_unlabeled_),
+            n_missing_wsi=int(self.n_missing_wsi_),
             **self._extra_config(),
-        }
+        )
         return arrays, config
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
         params = dict(config["params"])
-        try:
-            est = cls(**params)
-        except TypeError as exc:
-            raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
+        est = estimator_from_params(cls, params)
         est.n_patch_features_ = int(config["n_patch_features"])
         est._restore_extra(config)
         net = est._network_from_config(config, arrays)
@@ -398,12 +421,8 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         device = saved_device(params)
         est.module_ = net.to(device).eval()
         est.device_ = device
-        est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
-        est.unique_times_ = est.baseline_.unique_times_
+        restore_network_state(est, arrays, config)
         est.n_patients_ = int(config.get("n_patients", 0))
         est.n_unlabeled_ = int(config.get("n_unlabeled", 0))
         est.n_missing_wsi_ = int(config.get("n_missing_wsi", 0))
-        est.n_epochs_ = int(config.get("n_epochs", 0))
-        est.best_epoch_ = None
-        est.history_ = pd.DataFrame(config.get("history", []))
         return est

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +30,15 @@ from coxmt.data.streaming import (
     open_unlabeled,
     stream_batches,
 )
-from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin, align_features
-from coxmt.io import jsonable, load_module_state, module_arrays, prefixed, saved_device
+from coxmt.estimators._mixins import (
+    SavedModelMixin,
+    TabularSurvivalMixin,
+    align_features,
+    estimator_from_params,
+    network_state,
+    restore_network_state,
+)
+from coxmt.io import load_module_state, saved_device
 from coxmt.nn.mlp import CoxMLP, check_architecture
 from coxmt.training.backends import BACKENDS, resolve_backend
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
@@ -524,47 +530,42 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
 
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "module_")
-        arrays = module_arrays(self.module_)
-        arrays.update({f"baseline.{k}": v for k, v in self.baseline_.to_state().items()})
-        names = getattr(self, "feature_names_in_", None)
-        config = {
-            "params": {k: jsonable(v) for k, v in self.get_params(deep=False).items()},
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
-            "hidden_layer_sizes": list(self._hidden_sizes(self.n_features_in_)),
-            "n_epochs": int(self.n_epochs_),
-            "history": json.loads(self.history_.to_json(orient="records")),
-        }
+        arrays, config = network_state(self, self.module_)
+        config.update(
+            self._feature_config(),
+            hidden_layer_sizes=list(self._hidden_sizes(self.n_features_in_)),
+        )
         return arrays, config
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
-        params = dict(config["params"])
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        try:
-            est = cls(**params)
-        except TypeError as exc:
-            raise ValueError(f"model configuration does not fit {cls.__name__}: {exc}") from None
+        params = config["params"]
+        est = estimator_from_params(cls, params)
         n = int(config["n_features_in"])
         module = CoxMLP(
             n,
             config["hidden_layer_sizes"],
-            params.get("activation", "tanh"),
-            params.get("dropout", 0.0),
+            est.activation,
+            est.dropout,
         )
         load_module_state(module, arrays)
         est.device_ = saved_device(params)
         est.module_ = module.to(est.device_).eval()
-        est.n_features_in_ = n
-        if config.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
-        est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
-        est.unique_times_ = est.baseline_.unique_times_
-        est.n_epochs_ = int(config.get("n_epochs", 0))
-        est.best_epoch_ = None
-        est.history_ = pd.DataFrame(config.get("history", []))
+        est._restore_features(config)
+        restore_network_state(est, arrays, config)
+        est.backend_ = str(config.get("backend") or est._saved_backend())
         return est
+
+    def _saved_backend(self) -> str:
+        """The backend of a file saved before ``backend_`` was (the training rows are unknown).
+
+        The requested backend; for ``"auto"``, the stacked engine unless the parameters
+        ask for mini-batches or streamed unlabeled rows.
+        """
+        if self._backend() != "auto":
+            return self._backend()
+        streamed = getattr(self, "unlabeled_batch_size", None) is not None
+        return "loop" if self.batch_size is not None or streamed else "stacked"
 
     def _default_width(self, n_features: int) -> int:
         return max(1, math.ceil(math.sqrt(n_features)))

@@ -15,10 +15,10 @@ All follow the coxmt conventions: ``fit(X, y, X_unlabeled=None)`` (``X_unlabeled
 is ignored), ``predict`` returns a risk score (higher = higher risk), ``score`` is
 Harrell's C, ``predict_survival_function(X, times=None)`` returns an array of
 shape (n_samples, n_times) (``times=None``: the training event times
-``unique_times_``), and DataFrame columns are aligned by name. Saving them with
-:func:`coxmt.io.save_model` is not supported (their state lives in the wrapped
-libraries' objects); :class:`~coxmt.estimators.linear.PenalizedCox` is the
-saveable linear baseline.
+``unique_times_``), and DataFrame columns are aligned by name. All three save with
+:func:`coxmt.io.save_model` without pickle: the forest's trees, the Coxnet
+coefficients and the DeepSurv weights as arrays, their settings as JSON (loading
+a DeepSurv or a forest needs the same optional packages).
 """
 
 from __future__ import annotations
@@ -38,16 +38,19 @@ from coxmt._forest_state import forest_from_state, forest_to_state
 from coxmt._optional import require
 from coxmt._random import draw_seed as _seed
 from coxmt._validation import (
-    check_aligned_ids,
     check_layer_sizes,
-    check_survival_target,
     make_target,
-    unwrap_unlabeled,
 )
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import resolve_device
-from coxmt.estimators._mixins import TabularSurvivalMixin
-from coxmt.io import register_model_class
+from coxmt.estimators._mixins import (
+    LabeledFitMixin,
+    estimator_from_params,
+    network_state,
+    restore_network_state,
+)
+from coxmt.io import jsonable, load_module_state, prefixed, register_model_class, saved_device
+from coxmt.training.seeding import init_stream, training_stream
 
 __all__ = ["CoxnetSksurv", "DeepSurv", "RandomSurvivalForest"]
 
@@ -74,7 +77,7 @@ def _check_times(times: Any) -> np.ndarray:
     return tt
 
 
-class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
+class _WrappedSurvivalEstimator(LabeledFitMixin, BaseEstimator):
     """Common fit/predict plumbing; subclasses implement ``_fit`` and ``_risk``."""
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
@@ -82,26 +85,6 @@ class _WrappedSurvivalEstimator(TabularSurvivalMixin, BaseEstimator):
 
     def _risk(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> Any:
-        """Fit on labeled patients (``X_unlabeled`` is accepted for API symmetry and ignored).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : structured array, DataFrame (event, time) or pair (event, time)
-        X_unlabeled : ignored
-
-        Returns
-        -------
-        self
-        """
-        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
-        y = check_aligned_ids(X, y)
-        Xa = self._prepare_X(X, fit=True)
-        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
-        self._fit(Xa, event, time)
-        return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk scores, higher = higher risk = shorter survival."""
@@ -222,10 +205,9 @@ class RandomSurvivalForest(_WrappedSurvivalEstimator):
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "estimator_")
         arrays, config = forest_to_state(self.estimator_)
-        names = getattr(self, "feature_names_in_", None)
         params = {k: v if isinstance(v, int | float | str | type(None)) else None
                   for k, v in self.get_params(deep=False).items()}  # fmt: skip
-        config.update(params=params, feature_names_in=None if names is None else list(names))
+        config.update(params=params, **self._feature_config())
         return arrays, config
 
     @classmethod
@@ -233,14 +215,13 @@ class RandomSurvivalForest(_WrappedSurvivalEstimator):
         est = cls(**config["params"])
         forest_params = {k: v for k, v in config["params"].items() if k != "n_jobs"}
         est.estimator_ = forest_from_state(arrays, config, forest_params)
-        est.n_features_in_ = int(config["n_features_in"])
-        if config.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        est._restore_features(config)
         forest = est.estimator_
         est.unique_times_ = np.asarray(forest.unique_times_[forest.is_event_time_], dtype=float)
         return est
 
 
+@register_model_class
 class CoxnetSksurv(_CoxTypeEstimator):
     """Elastic-net Cox model fitted by scikit-survival's ``CoxnetSurvivalAnalysis``.
 
@@ -263,7 +244,11 @@ class CoxnetSksurv(_CoxTypeEstimator):
     Attributes
     ----------
     estimator_ : sksurv.linear_model.CoxnetSurvivalAnalysis
+        The fitted scikit-survival model (not restored by :func:`coxmt.io.load_model`,
+        which restores the coefficients it predicts with).
     coef_ : ndarray of shape (n_features,)
+    offset_ : float
+        Subtracted from ``X @ coef_`` (scikit-survival's offset); risk = ``X @ coef_ - offset_``.
     baseline_ : BreslowBaseline
     unique_times_ : ndarray
 
@@ -311,52 +296,101 @@ class CoxnetSksurv(_CoxTypeEstimator):
         model.fit(X, make_target(event, time))
         self.estimator_ = model
         self.coef_ = np.asarray(model.coef_[:, 0], dtype=np.float64)
+        self.offset_ = float(np.asarray(model.offset_).reshape(-1)[0])
         self.baseline_ = BreslowBaseline().fit(self._risk(X), event, time)
         self.unique_times_ = self.baseline_.unique_times_
 
     def _risk(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator_.predict(X), dtype=np.float64).reshape(-1)
+        return np.dot(np.asarray(X, dtype=np.float64), self.coef_) - self.offset_
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self, "coef_")
+        arrays = {f"baseline.{k}": v for k, v in self.baseline_.to_state().items()}
+        arrays["coef"] = self.coef_
+        params = {
+            k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else jsonable(v)
+            for k, v in self.get_params(deep=False).items()
+        }
+        return arrays, {"params": params, "offset": self.offset_, **self._feature_config()}
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
+        est = estimator_from_params(cls, dict(config["params"]))
+        est._restore_features(config)
+        est.coef_ = np.asarray(arrays["coef"], dtype=np.float64)
+        est.offset_ = float(config["offset"])
+        est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
+        est.unique_times_ = est.baseline_.unique_times_
+        return est
 
 
-def _early_stopping_callback(tt: Any, patience: int) -> Any:
-    """torchtuples callback: stop when the validation loss stalls, keep the best weights in memory."""
+class _EarlyStopping:
+    """torchtuples callback: stop when the validation loss stalls, keep the best weights in memory.
 
-    class _EarlyStopping(tt.callbacks.Callback):
-        def __init__(self) -> None:
-            self.best = np.inf
-            self.best_epoch = 0
-            self.epoch = 0
-            self.state: dict[str, Any] | None = None
+    Implements torchtuples' callback hooks without deriving from its ``Callback``
+    (an optional package), at module level so that a fitted DeepSurv, whose pycox
+    model keeps its callbacks, pickles.
+    """
 
-        def on_epoch_end(self) -> bool:
-            score = float(self.model.val_metrics.scores["loss"]["score"][-1])
-            self.epoch += 1
-            if score < self.best:
-                self.best, self.best_epoch = score, self.epoch
-                self.state = copy.deepcopy(self.model.net.state_dict())
-            return self.epoch - self.best_epoch >= patience
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+        self.best = np.inf
+        self.best_epoch = 0
+        self.epoch = 0
+        self.state: dict[str, Any] | None = None
+        self.model: Any = None
 
-        def on_fit_end(self) -> None:
-            if self.state is not None:
-                self.model.net.load_state_dict(self.state)
+    def give_model(self, model: Any) -> None:
+        self.model = model
 
-    return _EarlyStopping()
+    def on_fit_start(self) -> None:
+        return None
+
+    def on_epoch_start(self) -> None:
+        return None
+
+    def on_batch_start(self) -> None:
+        return None
+
+    def before_step(self) -> None:
+        return None
+
+    def on_batch_end(self) -> None:
+        return None
+
+    def on_epoch_end(self) -> bool:
+        score = float(self.model.val_metrics.scores["loss"]["score"][-1])
+        self.epoch += 1
+        if score < self.best:
+            self.best, self.best_epoch = score, self.epoch
+            self.state = copy.deepcopy(self.model.net.state_dict())
+        return self.epoch - self.best_epoch >= self.patience
+
+    def on_fit_end(self) -> None:
+        if self.state is not None:
+            self.model.net.load_state_dict(self.state)
+            self.state = None  # the weights now live in the network
 
 
-def _cox_loss(pycox_loss: Any) -> Any:
-    """pycox's Cox loss, returning 0 (not NaN) for a batch without events."""
+class _CoxLoss(torch.nn.Module):
+    """pycox's Cox loss, returning 0 (not NaN) for a batch without events.
 
-    class _Loss(torch.nn.Module):
-        def forward(
-            self, log_h: torch.Tensor, durations: torch.Tensor, events: torch.Tensor
-        ) -> torch.Tensor:
-            if not bool(events.sum()):
-                return log_h.sum() * 0.0
-            return pycox_loss(log_h, durations, events)
+    A module-level class holding pycox's loss function, so a fitted DeepSurv pickles.
+    """
 
-    return _Loss()
+    def __init__(self, pycox_loss: Any) -> None:
+        super().__init__()
+        self.pycox_loss = pycox_loss
+
+    def forward(
+        self, log_h: torch.Tensor, durations: torch.Tensor, events: torch.Tensor
+    ) -> torch.Tensor:
+        if not bool(events.sum()):
+            return log_h.sum() * 0.0
+        return self.pycox_loss(log_h, durations, events)
 
 
+@register_model_class
 class DeepSurv(_CoxTypeEstimator):
     """DeepSurv (Katzman et al. 2018) as implemented by pycox's ``CoxPH``.
 
@@ -462,10 +496,8 @@ class DeepSurv(_CoxTypeEstimator):
         return bs
 
     def _fit(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        self._check_params()
-        tt = _require("torchtuples", "torchtuples", "DeepSurv")
-        pycox_models = _require("pycox.models", "pycox", "DeepSurv")
-        pycox_loss = _require("pycox.models.loss", "pycox", "DeepSurv")
+        _require("torchtuples", "torchtuples", "DeepSurv")
+        _require("pycox.models", "pycox", "DeepSurv")
         seed = _seed(self.random_state)
         self.device_ = resolve_device(self.device)
         tr = np.arange(len(time))
@@ -484,28 +516,15 @@ class DeepSurv(_CoxTypeEstimator):
         def target(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return time[idx].astype(np.float32), event[idx].astype(np.float32)
 
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            net = tt.practical.MLPVanilla(
-                X.shape[1],
-                list(check_layer_sizes(self.hidden_layer_sizes)),
-                1,
-                batch_norm=bool(self.batch_norm),
-                dropout=float(self.dropout) if self.dropout > 0 else None,
-                output_bias=False,
-            )
-            model = pycox_models.CoxPH(
-                net,
-                tt.optim.Adam(lr=self.learning_rate, weight_decay=self.weight_decay),
-                device=self.device_,
-                loss=_cox_loss(pycox_loss.cox_ph_loss),
-            )
-            callbacks = []
-            val_data = None
-            if self.early_stopping:
-                callbacks.append(_early_stopping_callback(tt, int(self.n_iter_no_change)))
-                val_data = (x32[val], target(val))
+        with init_stream(seed):  # initial weights, drawn on CPU (coxmt.training.seeding)
+            net = self._network(X.shape[1])
+        model = self._pycox_model(net)
+        callbacks = []
+        val_data = None
+        if self.early_stopping:
+            callbacks.append(_EarlyStopping(int(self.n_iter_no_change)))
+            val_data = (x32[val], target(val))
+        with training_stream(seed, self.device_):  # dropout and mini-batch order
             log = model.fit(
                 x32[tr],
                 target(tr),
@@ -521,6 +540,50 @@ class DeepSurv(_CoxTypeEstimator):
         self.n_epochs_ = len(self.history_)
         self.baseline_ = BreslowBaseline().fit(self._risk(X), event, time)
         self.unique_times_ = self.baseline_.unique_times_
+
+    def _network(self, n_features: int) -> torch.nn.Module:
+        """pycox's ``MLPVanilla`` of the hyperparameters (weights from the global generator)."""
+        tt = _require("torchtuples", "torchtuples", "DeepSurv")
+        net: torch.nn.Module = tt.practical.MLPVanilla(
+            n_features,
+            list(check_layer_sizes(self.hidden_layer_sizes)),
+            1,
+            batch_norm=bool(self.batch_norm),
+            dropout=float(self.dropout) if self.dropout > 0 else None,
+            output_bias=False,
+        )
+        return net
+
+    def _pycox_model(self, net: torch.nn.Module) -> Any:
+        """pycox's ``CoxPH`` around ``net`` on ``device_``, with Adam and the Cox loss."""
+        tt = _require("torchtuples", "torchtuples", "DeepSurv")
+        pycox_models = _require("pycox.models", "pycox", "DeepSurv")
+        pycox_loss = _require("pycox.models.loss", "pycox", "DeepSurv")
+        return pycox_models.CoxPH(
+            net,
+            tt.optim.Adam(lr=self.learning_rate, weight_decay=self.weight_decay),
+            device=self.device_,
+            loss=_CoxLoss(pycox_loss.cox_ph_loss),
+        )
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self, "model_")
+        arrays, config = network_state(self, self.model_.net)
+        config.update(self._feature_config())
+        return arrays, config
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
+        params = config["params"]
+        est = estimator_from_params(cls, params)
+        est._restore_features(config)
+        est.device_ = saved_device(params)
+        net = est._network(est.n_features_in_)
+        load_module_state(net, arrays)
+        est.model_ = est._pycox_model(net)
+        est.model_.net.eval()
+        restore_network_state(est, arrays, config)
+        return est
 
     def _risk(self, X: np.ndarray) -> np.ndarray:
         out = self.model_.predict(X.astype(np.float32), batch_size=8192, numpy=True)

@@ -36,9 +36,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target, unwrap_unlabeled
 from coxmt.baseline import BreslowBaseline
-from coxmt.estimators._mixins import SavedModelMixin, TabularSurvivalMixin
+from coxmt.estimators._mixins import LabeledFitMixin, SavedModelMixin
 from coxmt.losses import Ties, neg_partial_log_likelihood
 
 __all__ = ["PenalizedCox"]
@@ -369,7 +368,7 @@ def _cv_splits(
     return list(splitter.split(np.zeros(len(event))))
 
 
-class PenalizedCox(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
+class PenalizedCox(LabeledFitMixin, SavedModelMixin, BaseEstimator):
     """Linear Cox proportional-hazards model with an elastic-net penalty.
 
     Minimises the mean negative Cox partial log-likelihood (over the events) plus
@@ -557,24 +556,8 @@ class PenalizedCox(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
                 break
         return loss, held_events
 
-    def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> PenalizedCox:
-        """Fit the model (``X_unlabeled`` is accepted for API symmetry and ignored).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : structured array, DataFrame (event, time) or pair (event, time)
-        X_unlabeled : ignored
-
-        Returns
-        -------
-        self
-        """
-        unwrap_unlabeled(X_unlabeled, self)  # ignored, but refused where sklearn may cut it
-        self._check_params()
-        y = check_aligned_ids(X, y)
-        Xa = self._prepare_X(X, fit=True)
-        event, time = check_survival_target(y, n_samples=Xa.shape[0], min_samples=2)
+    def _fit(self, Xa: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+        """Solve the penalised problem on validated arrays (:meth:`fit` checks the inputs)."""
         cand = self._candidates()
         # Ridge solutions lie in the row space of X: with more features than samples and
         # many fits (cross-validation), solve in an orthonormal basis Q of that space
@@ -623,13 +606,12 @@ class PenalizedCox(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
                 f"{self.tol:g}) within max_iter={self.max_iter}; increase max_iter or alpha, or "
                 "standardise the features",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self.coef_ = solver.b.copy() if basis is None else basis @ solver.b
         self.n_iter_ = int(solver.n_iter)
         self.baseline_ = BreslowBaseline().fit(Xa @ self.coef_, event, time)
         self.unique_times_ = self.baseline_.unique_times_
-        return self
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:

@@ -268,7 +268,7 @@ class _MultimodalEstimator(_BagCoxEstimator):
             )
         if np.isnan(rna).all():
             raise ValueError("every row of X_rna is NaN; the multimodal model needs RNA-seq")
-        event, time = self._check_target(y, len(store), "X_rna / bags")
+        event, time = self._check_target(y, len(store), "X_rna / bags", X_rna, bags)
         self.n_patch_features_ = int(store.n_features)
         self._gene_mapping()
         unl = None

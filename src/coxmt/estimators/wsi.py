@@ -67,11 +67,14 @@ class _WSIEstimator(_BagCoxEstimator):
 
         Parameters
         ----------
-        bags : list, one entry per patient
+        bags : list or pandas Series, one entry per patient
             Patch-feature arrays ``(n_patches, n_features)``, feature-file paths,
-            lists of those (several slides), or None (no slide).
+            lists of those (several slides), or None (no slide). A Series' index
+            holds the patient IDs.
         y : structured array, DataFrame (event, time) or pair (event, time)
-            Outcomes; event 1/True = death observed, 0/False = censored.
+            Outcomes; event 1/True = death observed, 0/False = censored. When
+            ``bags`` is a Series indexed by patient ID, a ``y`` DataFrame indexed by
+            the same IDs is aligned to it by index (different IDs are refused).
         bags_unlabeled : list, optional
             Bags of patients without outcome (used by the Mean Teacher
             consistency loss; ignored by supervised models).
@@ -85,7 +88,7 @@ class _WSIEstimator(_BagCoxEstimator):
         if hasattr(self, "n_patch_features_"):
             delattr(self, "n_patch_features_")
         store = self._bag_store(bags, "bags")
-        event, time = self._check_target(y, len(store), "bags")
+        event, time = self._check_target(y, len(store), "bags", bags)
         if store.n_features is None:
             raise ValueError("no patient in bags has a slide; a slide model needs patch features")
         self.n_patch_features_ = int(store.n_features)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from coxmt import __version__
 from coxmt._validation import (
     check_aligned_ids,
     check_features,
@@ -454,8 +455,6 @@ def cross_validate(
         },
         "error_score": str(error_score),
     }
-    from coxmt import __version__
-
     config = {
         **hashed,
         "models": {name: describe(est) for name, est in models.items()},

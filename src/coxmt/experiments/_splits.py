@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from coxmt._atomic import atomic_write_text
+from coxmt._random import derive_seed
 
 __all__ = [
     "Split",
@@ -75,23 +76,6 @@ class Split:
             f"Split(repeat={self.repeat}, fold={self.fold}, n_train={len(self.train)}, "
             f"n_test={len(self.test)})"
         )
-
-
-def derive_seed(random_state: int, *keys: int) -> int:
-    """A seed in ``[0, 2**31 - 1)`` derived deterministically from ``random_state`` and ``keys``.
-
-    Uses :class:`numpy.random.SeedSequence`, so nearby inputs give unrelated seeds.
-
-    Examples
-    --------
-    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
-    True
-    """
-    entropy = [int(random_state), *(int(k) for k in keys)]
-    if any(v < 0 for v in entropy):
-        raise ValueError(f"random_state and seed keys must be >= 0, got {entropy}")
-    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0]
-    return int(state) % (2**31 - 1)
 
 
 def make_splits(

@@ -3,6 +3,8 @@
 ``fit_many`` lives in :mod:`coxmt.model_selection` (also ``coxmt.fit_many``).
 """
 
+from typing import Any
+
 from coxmt.training.backends import BACKENDS
 from coxmt.training.callbacks import Callback, EarlyStopping, ProgressBar
 from coxmt.training.loop import Trainer, TrainingData
@@ -36,3 +38,22 @@ __all__ = [
     "ema_update",
     "sigmoid_rampup",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Say where ``fit_many`` went (it builds estimators, so it lives above this layer).
+
+    Examples
+    --------
+    >>> import coxmt.training
+    >>> coxmt.training.fit_many
+    Traceback (most recent call last):
+    ...
+    AttributeError: coxmt.training.fit_many has moved: use coxmt.fit_many (or coxmt.model_selection.fit_many)
+    """
+    if name == "fit_many":
+        raise AttributeError(
+            "coxmt.training.fit_many has moved: use coxmt.fit_many "
+            "(or coxmt.model_selection.fit_many)"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

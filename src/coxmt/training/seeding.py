@@ -4,7 +4,9 @@ A model trained with seed ``s`` draws from independent streams:
 
 - **initialisation**: a CPU generator seeded with ``s`` (:func:`init_generator`);
   weights are drawn on CPU, so they are identical on every device and backend
-  (:func:`init_mlp`, :meth:`~coxmt.training.stacked.StackedMLP.init`);
+  (:func:`init_mlp`, :meth:`~coxmt.training.stacked.StackedMLP.init`); networks
+  that draw their weights from the global generator (the slide and multimodal
+  networks) are built on CPU inside :func:`init_stream`, which seeds it the same way;
 - **training**: input noise and dropout, from a generator seeded with
   :func:`stream_seed` ``(s)`` on the training device (:func:`stream_generator`;
   the general loop's modules draw from the global generator, which
@@ -34,6 +36,7 @@ __all__ = [
     "batch_rng",
     "init_generator",
     "init_mlp",
+    "init_stream",
     "stream_generator",
     "stream_seed",
     "training_stream",
@@ -95,6 +98,28 @@ def init_mlp(
     """
     params = StackedMLP.init(n_features, hidden, [init_generator(seed)], torch.device("cpu"))
     return params.to_module(0, activation, dropout).to(device).train()
+
+
+@contextmanager
+def init_stream(seed: int) -> Iterator[None]:
+    """Fork the global CPU generator and seed it as :func:`init_generator`.
+
+    Modules built inside the block (on CPU) draw their initial weights from the
+    initialisation stream of ``seed``; on exit the caller's global random state is
+    restored.
+
+    Examples
+    --------
+    >>> with init_stream(0):
+    ...     a = torch.nn.Linear(3, 2)
+    >>> with init_stream(0):
+    ...     b = torch.nn.Linear(3, 2)
+    >>> bool(torch.equal(a.weight, b.weight))
+    True
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(int(seed))
+        yield
 
 
 @contextmanager

@@ -502,9 +502,7 @@ class ExpressionTransform(TransformerMixin, BaseEstimator):
         cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
     ) -> ExpressionTransform:
         """Rebuild a fitted transformer from :meth:`to_state` output."""
-        _check_class(cls, config)
-        est = cls(**config["params"])
-        _restore_base(est, config)
+        est = _rebuild(cls, config)
         if config["transform_"] not in TRANSFORMS[1:]:
             raise ValueError(
                 f"inconsistent ExpressionTransform state: transform_ {config['transform_']!r} "
@@ -586,9 +584,7 @@ class Clip(TransformerMixin, BaseEstimator):
     @classmethod
     def from_state(cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> Clip:
         """Rebuild a fitted transformer from :meth:`to_state` output."""
-        _check_class(cls, config)
-        est = cls(**config["params"])
-        _restore_base(est, config)
+        est = _rebuild(cls, config)
         est.n_clipped_ = int(config.get("n_clipped_", 0))
         return est
 

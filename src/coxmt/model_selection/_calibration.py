@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from coxmt._validation import check_survival_target, unwrap_unlabeled
 from coxmt.baseline import BreslowBaseline
 from coxmt.io import jsonable, prefixed
-from coxmt.losses import neg_partial_log_likelihood
+from coxmt.losses import Ties, neg_partial_log_likelihood
 from coxmt.model_selection._ensemble import (
     BaselineRiskModel,
     export_nested,
@@ -27,7 +27,7 @@ __all__ = ["CalibratedRisk", "fit_risk_scale"]
 _LOG_SCALE_BOUNDS = (-10.0, 5.0)  # scale factor in [4.5e-5, 148]
 
 
-def fit_risk_scale(event: Any, time: Any, risk: Any, *, ties: str = "efron") -> float:
+def fit_risk_scale(event: Any, time: Any, risk: Any, *, ties: Ties = "efron") -> float:
     """The factor ``a > 0`` maximising the Cox partial likelihood of ``a * risk``.
 
     A one-covariate Cox model without intercept on ``risk`` (its coefficient,
@@ -72,9 +72,7 @@ def fit_risk_scale(event: Any, time: Any, risk: Any, *, ties: str = "efron") -> 
         )
         return float(loss)
 
-    res = minimize_scalar(
-        nll, bounds=_LOG_SCALE_BOUNDS, method="bounded", options={"xatol": 1e-10}
-    )
+    res = minimize_scalar(nll, bounds=_LOG_SCALE_BOUNDS, method="bounded", options={"xatol": 1e-10})
     return float(np.exp(res.x))
 
 

@@ -40,7 +40,9 @@ def fit_estimators(
     """
     ests = list(estimators)
     if ests and all(isinstance(e, BaseCoxNetwork) for e in ests):
-        return fit_many(ests, X, make_target(event, time), list(train_rows), X_unlabeled=X_unlabeled)
+        return fit_many(
+            ests, X, make_target(event, time), list(train_rows), X_unlabeled=X_unlabeled
+        )
     for est, rows in zip(ests, train_rows, strict=True):
         fit_with_unlabeled(
             est, take_rows(X, rows), make_target(event[rows], time[rows]), X_unlabeled
@@ -63,7 +65,7 @@ def export_nested(estimator: Any, prefix: str) -> tuple[dict[str, np.ndarray], d
 def import_nested(arrays: dict[str, np.ndarray], config: dict[str, Any], prefix: str) -> Any:
     """Rebuild an inner estimator saved by :func:`export_nested`."""
     name = config["class"]
-    classes = registered_model_classes()
+    classes: dict[str, Any] = registered_model_classes()
     if name not in classes:
         raise ValueError(
             f"the saved model holds an unknown inner model class {name!r}; known: "
@@ -217,9 +219,7 @@ class SeedEnsemble(BaselineRiskModel):
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> SeedEnsemble:
-        members = [
-            import_nested(arrays, c, f"member{k}") for k, c in enumerate(config["members"])
-        ]
+        members = [import_nested(arrays, c, f"member{k}") for k, c in enumerate(config["members"])]
         params = dict(config["params"])
         est = cls(clone(members[0]), **params)
         est.estimators_ = members

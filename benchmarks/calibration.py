@@ -8,7 +8,8 @@ fitted on each training fold). Models, all at library defaults:
 - their 5-seed ensembles (:class:`coxmt.model_selection.SeedEnsemble`);
 - the calibrated versions of all four (:class:`coxmt.model_selection.CalibratedRisk`,
   5 inner folds);
-- ridge Cox (:class:`coxmt.PenalizedCox`, penalty by its internal CV).
+- ridge Cox (:class:`coxmt.PenalizedCox`, penalty by its internal CV);
+- for scale, the model without covariates (risk 0, Nelson-Aalen survival).
 
 The uncalibrated networks are the ``estimator_`` refits of the calibrated ones (the same
 hyperparameters, seed and training rows), so every network is trained once per role.
@@ -19,6 +20,7 @@ Usage::
     python benchmarks/calibration.py                 # BRCA and LUAD
     python benchmarks/calibration.py --cohorts brca  # BRCA only
     python benchmarks/calibration.py --toy           # a synthetic smoke test (seconds)
+    python benchmarks/calibration.py --null-only     # only the no-covariate reference
 
 Writes ``benchmarks/results/calibration.json`` and prints a Markdown table.
 """
@@ -42,6 +44,7 @@ from sklearn.model_selection import StratifiedKFold
 from coxmt import CoxMT, CoxNnet, PenalizedCox
 from coxmt._atomic import atomic_write_text
 from coxmt._validation import make_target
+from coxmt.baseline import BreslowBaseline
 from coxmt.data import load_tcga
 from coxmt.experiments import ibs_times
 from coxmt.metrics import concordance_index, integrated_brier_score
@@ -78,7 +81,21 @@ def _metrics(model: Any, Xte: Any, y_tr: np.ndarray, y_te: np.ndarray) -> dict[s
     return {"c_index": float(c), "ibs": float(integrated_brier_score(y_tr, y_te, surv, grid))}
 
 
-def run_cohort(name: str, toy: bool) -> list[dict[str, Any]]:
+class NoCovariates:
+    """The reference without covariates: risk 0 for all, Nelson-Aalen survival."""
+
+    def fit(self, X: Any, y: np.ndarray) -> NoCovariates:
+        self.baseline_ = BreslowBaseline().fit(np.zeros(len(y)), y["event"], y["time"])
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.zeros(len(X))
+
+    def predict_survival_function(self, X: Any, times: Any = None) -> np.ndarray:
+        return self.baseline_.survival(self.predict(X), times)
+
+
+def run_cohort(name: str, toy: bool, null_only: bool = False) -> list[dict[str, Any]]:
     X, y = _cohort(name, toy)
     k = 1000 if not toy else None
     folds = StratifiedKFold(5, shuffle=True, random_state=SEED).split(X, y["event"])
@@ -93,6 +110,9 @@ def run_cohort(name: str, toy: bool) -> list[dict[str, Any]]:
             row = {"cohort": name, "fold": fold, "model": label, **m}  # noqa: B023
             rows.append({**row, "scale": scale, "fit_seconds": seconds})
 
+        record("no covariates (Nelson-Aalen)", NoCovariates().fit(Xtr, y_tr), 0.0)
+        if null_only:
+            continue
         t0 = time.perf_counter()
         ridge = PenalizedCox(random_state=SEED).fit(Xtr, y_tr)
         record("ridge Cox", ridge, time.perf_counter() - t0)
@@ -139,16 +159,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohorts", nargs="+", default=["brca", "luad"])
     parser.add_argument("--toy", action="store_true", help="synthetic data, tiny networks")
+    parser.add_argument(
+        "--null-only", action="store_true", help="only the no-covariate reference (no file written)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    rows = [r for c in args.cohorts for r in run_cohort(c, args.toy)]
+    rows = [r for c in args.cohorts for r in run_cohort(c, args.toy, args.null_only)]
     frame = pd.DataFrame(rows)
     text = table(frame)
     print(text)
     wall = time.perf_counter() - start
     print(f"wall time {wall:.0f} s")
-    if not args.toy:
+    if not (args.toy or args.null_only):
         meta = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.processor() or platform.machine()}, {platform.platform()}",

@@ -143,3 +143,19 @@ def test_non_finite_risk_is_refused() -> None:
     y = make_target([1, 0, 1], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="NaN or infinite"):
         fit_risk_scale(y["event"], y["time"], [0.0, np.nan, 1.0])
+
+
+def test_calibrated_ensemble_trains_all_members_in_one_run(cohort: Any) -> None:
+    X, y, U = cohort
+    ens = SeedEnsemble(CoxMT(hidden_layer_sizes=(8,), max_epochs=5), n_members=2, random_state=0)
+    cal = CalibratedRisk(ens, cv=2, random_state=1).fit(X, y, X_unlabeled=U)
+    members = cal.estimator_.estimators_
+    assert [m.backend_ for m in members] == ["stacked"] * 2
+    alone = clone(ens).fit(X, y, X_unlabeled=U)  # the refit, trained on its own
+    assert cal.estimator_.random_states_ == alone.random_states_
+    np.testing.assert_allclose(cal.estimator_.predict(X), alone.predict(X), rtol=1e-5, atol=1e-6)
+    for tr, va in inner_folds(2, 1, y["event"], X):
+        inner = clone(ens).fit(X.iloc[tr], y[tr], X_unlabeled=U)
+        np.testing.assert_allclose(
+            cal.oof_risk_[va], inner.predict(X.iloc[va]), rtol=1e-5, atol=1e-6
+        )

@@ -87,8 +87,9 @@ class CalibratedRisk(BaselineRiskModel):
     (:func:`fit_risk_scale`), refits ``estimator`` on all the training patients,
     and fits the Breslow baseline on ``a * risk``. ``predict`` returns ``a * risk``:
     ``a > 0``, so the ranking (Harrell's C) is that of ``estimator``; only the
-    survival functions change. Cox networks' inner fits and refit train in one
-    stacked run (:func:`~coxmt.model_selection.fit_many`). Every inner fit and the
+    survival functions change. The inner fits and the refit of a Cox network (or all
+    the members of all of them, for a :class:`~coxmt.model_selection.SeedEnsemble` of
+    Cox networks) train in one stacked run (:func:`~coxmt.model_selection.fit_many`). Every inner fit and the
     refit receive all the unlabeled patients; validation patients are never
     unlabeled data.
 

@@ -35,14 +35,25 @@ def fit_estimators(
 ) -> list[Any]:
     """Fit each estimator on its rows of ``(X, (event, time))``, all unlabeled rows to each.
 
-    Cox networks go through :func:`~coxmt.model_selection.fit_many` (one stacked run
-    where their backend allows it); other estimators are fitted one by one.
+    Cox networks, and seed ensembles of Cox networks, go through
+    :func:`~coxmt.model_selection.fit_many` (every network of every estimator in one
+    stacked run where their backend allows it); other estimators are fitted one by one.
     """
     ests = list(estimators)
     if ests and all(isinstance(e, BaseCoxNetwork) for e in ests):
         return fit_many(
             ests, X, make_target(event, time), list(train_rows), X_unlabeled=X_unlabeled
         )
+    if ests and all(
+        isinstance(e, SeedEnsemble) and isinstance(e.estimator, BaseCoxNetwork) for e in ests
+    ):
+        members = [e._new_members() for e in ests]
+        flat = [m for ms in members for m in ms]
+        flat_rows = [r for ms, r in zip(members, train_rows, strict=True) for _ in ms]
+        fit_many(flat, X, make_target(event, time), flat_rows, X_unlabeled=X_unlabeled)
+        for e, ms, r in zip(ests, members, train_rows, strict=True):
+            e._finish_fit(ms, take_rows(X, r), event[r], time[r])
+        return ests
     for est, rows in zip(ests, train_rows, strict=True):
         fit_with_unlabeled(
             est, take_rows(X, rows), make_target(event[rows], time[rows]), X_unlabeled
@@ -187,16 +198,27 @@ class SeedEnsemble(BaselineRiskModel):
         """
         X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         _, event, time = aligned_target(X, y)
+        members = self._new_members()
+        rows = [np.arange(len(event))] * len(members)
+        members = fit_estimators(members, X, event, time, rows, X_unlabeled)
+        return self._finish_fit(members, X, event, time)
+
+    def _new_members(self) -> list[Any]:
+        """Unfitted copies of ``estimator``, one per seed."""
         seeds = self._seeds()
         if "random_state" not in self.estimator.get_params(deep=False):
             raise ValueError(
                 f"{type(self.estimator).__name__} has no random_state parameter; a seed "
                 "ensemble needs one"
             )
-        members = [clone(self.estimator).set_params(random_state=s) for s in seeds]
-        rows = [np.arange(len(event))] * len(members)
-        self.estimators_ = fit_estimators(members, X, event, time, rows, X_unlabeled)
-        self.random_states_ = seeds
+        return [clone(self.estimator).set_params(random_state=s) for s in seeds]
+
+    def _finish_fit(
+        self, members: list[Any], X: Any, event: np.ndarray, time: np.ndarray
+    ) -> SeedEnsemble:
+        """Keep the fitted ``members`` and fit the baseline on the training rows ``X``."""
+        self.estimators_ = members
+        self.random_states_ = [int(m.get_params()["random_state"]) for m in members]
         self.baseline_ = BreslowBaseline().fit(self._risk(X), event, time)
         self.unique_times_ = self.baseline_.unique_times_
         return self

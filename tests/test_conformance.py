@@ -39,7 +39,7 @@ import coxmt.estimators as E
 from coxmt._validation import make_target
 from coxmt.io import load_model, save_model
 from coxmt.metrics import concordance_index
-from coxmt.model_selection import InnerCVSearch, LabelFraction
+from coxmt.model_selection import CalibratedRisk, InnerCVSearch, LabelFraction, SeedEnsemble
 
 N, P, D = 48, 6, 4  # patients, features (genes), patch-feature dimension
 
@@ -121,6 +121,13 @@ CASES = [
             "random_state": 0,
         },
         xfail={"save_load": SAVE_INNER},
+    ),
+    Case(
+        SeedEnsemble, {"estimator": E.CoxNnet(**TINY_NET), "n_members": 2, "random_state": [0, 1]}
+    ),
+    Case(
+        CalibratedRisk,
+        {"estimator": E.CoxMT(**TINY_NET, random_state=0), "cv": 2, "random_state": 0},
     ),
 ]
 
@@ -226,7 +233,7 @@ def _same(a: Any, b: Any) -> bool:
 
 # ----------------------------------------------------------------------------- checks
 def test_every_estimator_has_a_case() -> None:
-    want = sorted([*E.__all__, "InnerCVSearch", "LabelFraction"])
+    want = sorted([*E.__all__, "CalibratedRisk", "InnerCVSearch", "LabelFraction", "SeedEnsemble"])
     assert want == sorted(c.cls.__name__ for c in CASES)
 
 

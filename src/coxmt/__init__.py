@@ -22,6 +22,8 @@ _LAZY = {
     "MultimodalCoxNnet": "coxmt.estimators",
     "WSICoxNnet": "coxmt.estimators",
     "fit_many": "coxmt.model_selection",
+    "SeedEnsemble": "coxmt.model_selection",
+    "CalibratedRisk": "coxmt.model_selection",
     "load_model": "coxmt.io",
     "save_model": "coxmt.io",
     "make_target": "coxmt._validation",

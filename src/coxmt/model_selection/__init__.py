@@ -4,7 +4,8 @@ Above the estimators and below the experiments: fitting many models at once
 (:func:`fit_many`), nested hyperparameter search that
 keeps unlabeled patients whole (:class:`InnerCVSearch`), the wrapper that makes
 scikit-learn's own searches do the same (:class:`Unlabeled`), label-scarcity
-training (:class:`LabelFraction`), site-held-out splits for TCGA cohorts
+training (:class:`LabelFraction`), seed ensembles (:class:`SeedEnsemble`), post-hoc
+calibration of the risk scale (:class:`CalibratedRisk`), site-held-out splits for TCGA cohorts
 (:class:`SiteHeldOutKFold`, :func:`site_codes`), and gene alignment across
 cohorts (:func:`align_genes`).
 
@@ -18,6 +19,8 @@ folds when it has as many rows as ``X`` and pass it whole otherwise).
 """
 
 from coxmt._validation import Unlabeled, derive_seed
+from coxmt.model_selection._calibration import CalibratedRisk, fit_risk_scale
+from coxmt.model_selection._ensemble import SeedEnsemble
 from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._genes import align_genes, gene_symbol
 from coxmt.model_selection._label_fraction import LabelFraction
@@ -26,14 +29,17 @@ from coxmt.model_selection._search import InnerCVSearch
 from coxmt.model_selection._sites import SiteHeldOutKFold, site_codes
 
 __all__ = [
+    "CalibratedRisk",
     "InnerCVSearch",
     "LabelFraction",
+    "SeedEnsemble",
     "SiteHeldOutKFold",
     "Unlabeled",
     "accepts_unlabeled",
     "align_genes",
     "derive_seed",
     "fit_many",
+    "fit_risk_scale",
     "gene_symbol",
     "is_semi_supervised",
     "site_codes",

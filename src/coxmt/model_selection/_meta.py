@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target
+from coxmt._validation import check_aligned_ids, check_survival_target, derive_seed, resolve_seed
 from coxmt.metrics import concordance_index
 
 __all__ = ["accepts_unlabeled", "is_semi_supervised"]
@@ -68,6 +69,25 @@ def fit_with_unlabeled(est: Any, X: Any, y: Any, X_unlabeled: Any) -> Any:
     if X_unlabeled is not None and accepts_unlabeled(est):
         return est.fit(X, y, X_unlabeled=X_unlabeled)
     return est.fit(X, y)
+
+
+def inner_folds(
+    cv: Any, random_state: Any, event: np.ndarray, X: Any
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner ``(train, validation)`` positions: ``cv`` folds stratified on ``event``, or a splitter.
+
+    An int ``cv`` is reduced when there are fewer events or censored patients than
+    folds; the folds' seed is derived from ``random_state``. A splitter's
+    ``split(X, event)`` is used as is.
+    """
+    if hasattr(cv, "split"):
+        return [(np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, event)]
+    if int(cv) < 2:
+        raise ValueError(f"cv must be >= 2 or a cross-validation splitter, got {cv}")
+    n_folds = int(min(int(cv), max(2, event.sum()), max(2, (~event).sum())))
+    seed = derive_seed(resolve_seed(random_state), 1)
+    splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros((len(event), 1)), event))
 
 
 def stack_rows(a: Any, b: Any) -> Any:

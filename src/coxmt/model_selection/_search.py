@@ -8,19 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import ParameterGrid, StratifiedKFold
+from sklearn.model_selection import ParameterGrid
 
-from coxmt._validation import (
-    derive_seed,
-    make_target,
-    resolve_seed,
-    unwrap_unlabeled,
-)
+from coxmt._validation import make_target, unwrap_unlabeled
 from coxmt.metrics import concordance_index
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
     aligned_target,
     fit_with_unlabeled,
+    inner_folds,
     take_rows,
 )
 
@@ -100,14 +96,7 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
         self.random_state = random_state
 
     def _folds(self, event: np.ndarray, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-        if hasattr(self.cv, "split"):
-            return [(np.asarray(tr), np.asarray(va)) for tr, va in self.cv.split(X, event)]
-        if int(self.cv) < 2:
-            raise ValueError(f"cv must be >= 2 or a cross-validation splitter, got {self.cv}")
-        n_folds = int(min(int(self.cv), max(2, event.sum()), max(2, (~event).sum())))
-        seed = derive_seed(resolve_seed(self.random_state), 1)
-        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-        return list(splitter.split(np.zeros((len(event), 1)), event))
+        return inner_folds(self.cv, self.random_state, event, X)
 
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> InnerCVSearch:
         """Run the inner cross-validation on ``(X, y)`` and refit the best configuration.

@@ -5,9 +5,21 @@ features (an entry of ``bags``, see :mod:`coxmt.nn.bags`). The RNA vector is cut
 into ``n_rna_tokens`` gene groups, each embedded by its own small layer; the bag
 gives at most ``max_tokens`` patch tokens. RNA tokens query the patch tokens and
 patch tokens query the RNA tokens (:class:`coxmt.nn.attention.CrossAttentionCox`),
-the pooled results are concatenated and mapped to a risk; with ``fusion="late"``
-(the default) each modality's pooled embedding also has its own Cox head whose
-risk is added, and ``modality_dropout`` trains each modality to predict alone.
+the pooled results are concatenated and mapped to a risk.
+
+Fusion options
+--------------
+Three mechanisms meant to keep a weak or noisy modality from dragging the fused
+risk below the better modality, all off by default (the network of earlier
+versions, which saved models without these parameters load as):
+``fusion="late"`` adds one Cox head per modality whose risks are summed with the
+joint head's; ``modality_dropout`` hides one modality of a random fraction of
+the patients in training, so that each modality learns to predict alone;
+``auxiliary_weight`` adds the Cox losses of per-modality auxiliary heads (used
+in training only) to the objective. On the semi-synthetic slide benchmark
+(``benchmarks/semisynthetic_wsi.py``), where RNA-seq is the weaker modality,
+none of them lifted the fused model to the slides-only model's level on
+validation splits; see ``benchmarks/results/semisynthetic_wsi.md``.
 
 Gene-to-token mapping
 ---------------------

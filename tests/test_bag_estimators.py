@@ -197,6 +197,9 @@ _MM_NET = [
     "hidden_dim",
     "dropout",
     "pooling",
+    "fusion",
+    "modality_dropout",
+    "auxiliary_weight",
 ]
 
 
@@ -247,3 +250,55 @@ def test_saved_models_of_earlier_versions_load_and_predict_the_same(
     np.testing.assert_allclose(
         _predict(model, reference), reference["predictions"][name], rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("MultimodalCoxMT", id="MultimodalCoxMT"),
+        pytest.param("MultimodalCoxNnet", id="MultimodalCoxNnet"),
+    ],
+)
+def test_multimodal_models_saved_before_fusion_options_keep_the_old_network(name: str) -> None:
+    config = json.loads((REFERENCE / name / "config.json").read_text())
+    assert "fusion" not in config["params"]  # the file predates the options
+    model = coxmt.load_model(REFERENCE / name)
+    assert (model.fusion, model.modality_dropout, model.auxiliary_weight) == ("concat", 0.0, 0.0)
+    net = model.module_
+    assert net.rna_head is None and net.rna_aux is None and net.modality_dropout == 0.0
+
+
+# -- fusion options ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cls",
+    [
+        pytest.param(MultimodalCoxMT, id="MultimodalCoxMT"),
+        pytest.param(MultimodalCoxNnet, id="MultimodalCoxNnet"),
+    ],
+)
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"fusion": "concat", "modality_dropout": 0.5}, id="concat-dropout"),
+        pytest.param({"fusion": "late"}, id="late"),
+        pytest.param({"fusion": "late", "modality_dropout": 0.5}, id="late-dropout"),
+        pytest.param({"auxiliary_weight": 1.0}, id="auxiliary"),
+        pytest.param({"auxiliary_weight": 0.5, "modality_dropout": 0.25}, id="auxiliary-dropout"),
+    ],
+)
+def test_fusion_options_train_predict_save_and_load(
+    cohort: dict[str, Any], cls: type, options: dict[str, Any], tmp_path: Path
+) -> None:
+    model = _fit(cls(**TINY_MM, **options, random_state=0), cohort)
+    risk = _predict(model, cohort)
+    assert risk.shape == (24,) and np.isfinite(risk).all() and np.ptp(risk) > 0
+    assert (model.module_.rna_head is not None) == (options.get("fusion") == "late")
+    auxiliary = options.get("auxiliary_weight", 0.0) > 0
+    assert (model.module_.rna_aux is not None) == auxiliary
+    assert ("loss_auxiliary" in model.history_) == auxiliary
+    if auxiliary:
+        assert np.isfinite(model.history_["loss_auxiliary"]).all()
+        assert not hasattr(model, "_auxiliary_risks")  # no tensors left on the estimator
+    loaded = coxmt.load_model(model.save(tmp_path / "m"))
+    assert {k: loaded.get_params()[k] for k in options} == options
+    np.testing.assert_allclose(_predict(loaded, cohort), risk, rtol=1e-5, atol=1e-6)

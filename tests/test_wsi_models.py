@@ -166,6 +166,50 @@ def test_cross_attention_output_does_not_depend_on_padding() -> None:
     assert abs(float(r_nomask[0] - r_pad[0])) > 1e-3
 
 
+@pytest.mark.parametrize(
+    "fusion", [pytest.param("concat", id="concat"), pytest.param("late", id="late")]
+)
+def test_modality_dropout_hides_one_modality_in_training_only(fusion: str) -> None:
+    torch.manual_seed(0)
+    net = CrossAttentionCox(
+        [[0, 1], [2, 3], [4, -1]], 5, D, model_dim=16, n_heads=2, dropout=0.0,
+        fusion=fusion, modality_dropout=0.99,
+    )  # fmt: skip
+    tokens = torch.randn(6, 4, D)
+    mask = torch.zeros(6, 4, dtype=torch.bool)
+    mask[5] = True  # patient 5 has no slide: its RNA is never hidden
+    rna = torch.randn(6, 5)
+    no_rna = torch.full_like(rna, float("nan"))
+    no_wsi = torch.ones_like(mask)
+    with torch.no_grad():
+        full = net.eval()(rna, tokens, mask)
+        wsi_only = net(no_rna, tokens, mask)
+        rna_only = net(rna, tokens, no_wsi)
+        trained = net.train()(rna, tokens, mask)
+    hidden_rna = torch.isclose(trained, wsi_only, atol=1e-6)
+    hidden_wsi = torch.isclose(trained, rna_only, atol=1e-6)
+    assert bool((hidden_rna | hidden_wsi).all())
+    assert bool(hidden_rna[:5].any()) and bool(hidden_wsi[:5].any())
+    assert bool(hidden_wsi[5]) and not bool(torch.isclose(full[:5], trained[:5]).all())
+    has_heads = {k.split(".")[0] for k in net.state_dict()} >= {"rna_head", "wsi_head"}
+    assert has_heads == (fusion == "late")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"fusion": "sum"}, "fusion must be one of", id="fusion"),
+        pytest.param({"modality_dropout": 1.0}, r"modality_dropout must be in \[0, 1\)", id="p"),
+        pytest.param({"auxiliary_weight": -1.0}, "auxiliary_weight must be >= 0", id="aux"),
+    ],
+)
+def test_fusion_settings_are_checked(data: dict, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MultimodalCoxNnet(**TINY_MM, **kwargs).fit(
+            data["X"][:20], data["bags"][:20], (data["event"][:20], data["time"][:20])
+        )
+
+
 def test_prediction_independent_of_batch_companions(wsi_model: WSICoxMT, data: dict) -> None:
     small = data["bags"][0][:5]
     big = np.random.default_rng(2).normal(size=(500, D))

@@ -45,6 +45,17 @@ class _MultimodalNetworkParams:
     hidden_dim: int = 64
     dropout: float = 0.25
     pooling: str = "attention"
+    fusion: str = "concat"
+    modality_dropout: float = 0.0
+    auxiliary_weight: float = 0.0
+
+
+# what a saved multimodal model without these parameters was trained and built with
+_MULTIMODAL_LEGACY_PARAMS: dict[str, Any] = {
+    "fusion": "concat",
+    "modality_dropout": 0.0,
+    "auxiliary_weight": 0.0,
+}
 
 
 _MULTIMODAL_NETWORK_DOC = """
@@ -65,7 +76,22 @@ _MULTIMODAL_NETWORK_DOC = """
     pooling : {"attention", "mean"}, default "attention"
         Pooling of each modality's tokens: gated attention (Ilse et al., 2018) or the
         mean over valid tokens. Attention suits slides whose prognostic signal sits
-        in a minority of patches."""
+        in a minority of patches.
+    fusion : {"concat", "late"}, default "concat"
+        "concat": one Cox head on the concatenated pooled modalities; "late": plus a
+        Cox head per modality, the risks summed, so that the stronger modality's
+        signal reaches the risk directly. Models saved before this parameter existed
+        load as "concat".
+    modality_dropout : float, default 0.0
+        Training-time probability that one of a patient's two modalities (at random)
+        is hidden behind its learned "missing" token, so that each modality learns
+        to predict alone; 0 disables it (and is what older saved models used).
+    auxiliary_weight : float, default 0.0
+        Weight of the auxiliary per-modality Cox losses: each modality's pooled
+        embedding gets its own Cox head (used in training only), and the mean of
+        their partial likelihoods on the labeled patients, times this weight, is
+        added to the training loss, so that neither modality's encoder is left
+        untrained when the other fits the outcome first; 0 disables them."""
 
 
 @dataclass(repr=False, eq=False)

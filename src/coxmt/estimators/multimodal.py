@@ -7,6 +7,20 @@ gives at most ``max_tokens`` patch tokens. RNA tokens query the patch tokens and
 patch tokens query the RNA tokens (:class:`coxmt.nn.attention.CrossAttentionCox`),
 the pooled results are concatenated and mapped to a risk.
 
+Fusion options
+--------------
+Three mechanisms meant to keep a weak or noisy modality from dragging the fused
+risk below the better modality, all off by default (the network of earlier
+versions, which saved models without these parameters load as):
+``fusion="late"`` adds one Cox head per modality whose risks are summed with the
+joint head's; ``modality_dropout`` hides one modality of a random fraction of
+the patients in training, so that each modality learns to predict alone;
+``auxiliary_weight`` adds the Cox losses of per-modality auxiliary heads (used
+in training only) to the objective. On the semi-synthetic slide benchmark
+(``benchmarks/semisynthetic_wsi.py``), where RNA-seq is the weaker modality,
+none of them lifted the fused model to the slides-only model's level on
+validation splits; see ``benchmarks/results/semisynthetic_wsi.md``.
+
 Gene-to-token mapping
 ---------------------
 By default the RNA columns, in their order, are split into ``n_rna_tokens``
@@ -31,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -39,6 +54,7 @@ from coxmt.estimators._bag_base import _BagCoxEstimator, _Cohort
 from coxmt.estimators._bag_params import (
     _BAG_TRAINING_DOC,
     _MEAN_TEACHER_DOC,
+    _MULTIMODAL_LEGACY_PARAMS,
     _MULTIMODAL_NETWORK_DOC,
     _RUNTIME_DOC,
     _BagTrainingParams,
@@ -48,10 +64,48 @@ from coxmt.estimators._bag_params import (
 )
 from coxmt.estimators._gene_tokens import gene_tokens, read_gene_groups
 from coxmt.estimators._mixins import align_features
-from coxmt.nn.attention import CrossAttentionCox
+from coxmt.nn.attention import FUSIONS, CrossAttentionCox
 from coxmt.nn.bags import BagStore
+from coxmt.training.objectives import Batch, Forward, Objective, cox_loss
 
 __all__ = ["MultimodalCoxMT", "MultimodalCoxNnet", "read_gene_groups"]
+
+
+class _AuxiliaryCoxLoss:
+    """An objective plus ``weight`` times the mean Cox loss of the per-modality auxiliary heads.
+
+    The training forward of the bag estimators leaves each call's auxiliary risks in
+    ``risks`` (keyed by the network's id); the student's, on the labeled rows, enter
+    the loss. Everything else (Mean Teacher rules, predictors) is the wrapped
+    objective's.
+    """
+
+    def __init__(
+        self, objective: Objective, risks: dict[int, dict[str, torch.Tensor]], weight: float,
+        ties: str,
+    ) -> None:  # fmt: skip
+        self.objective = objective
+        self.risks = risks
+        self.weight = weight
+        self.ties = ties
+
+    def trainable(self) -> nn.Module:
+        return self.objective.trainable()
+
+    def compute_loss(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        loss, logs = self.objective.compute_loss(batch, epoch)
+        aux = self.risks.pop(id(self.trainable()))
+        self.risks.clear()
+        n_lab = batch.x.shape[0]
+        extra = torch.stack([cox_loss(r[:n_lab], batch, self.ties) for r in aux.values()]).mean()
+        loss = loss + self.weight * extra
+        return loss, {**logs, "loss": loss.detach(), "loss_auxiliary": extra.detach()}
+
+    def after_step(self, step: int) -> None:
+        self.objective.after_step(step)
+
+    def eval_modules(self) -> dict[str, nn.Module]:
+        return self.objective.eval_modules()
 
 
 class _MultimodalEstimator(_BagCoxEstimator):
@@ -109,18 +163,37 @@ class _MultimodalEstimator(_BagCoxEstimator):
             hidden_dim=int(self.hidden_dim),
             dropout=float(self.dropout),
             pooling=self.pooling,
+            fusion=self.fusion,
+            modality_dropout=float(self.modality_dropout),
+            auxiliary_heads=float(self.auxiliary_weight) > 0,
         )
 
     def _forward(
         self, net: nn.Module, inputs: dict[str, Any], noise_std: float, return_attention: bool
     ) -> Any:
-        return net(
+        auxiliary = net.training and getattr(net, "rna_aux", None) is not None
+        out = net(
             inputs["rna"],
             inputs["tokens"],
             inputs["mask"],
             rna_noise_std=noise_std,
             wsi_noise_std=noise_std,
             return_attention=return_attention,
+            return_auxiliary=auxiliary and not return_attention,
+        )
+        if auxiliary and not return_attention:
+            risk, aux = out
+            self._auxiliary_risks[id(net)] = aux  # read by _AuxiliaryCoxLoss in this step
+            return risk
+        return out
+
+    def _objective(self, net: nn.Module, train_fwd: Forward, eval_fwd: Forward) -> Objective:
+        objective = super()._objective(net, train_fwd, eval_fwd)
+        if float(self.auxiliary_weight) == 0:
+            return objective
+        self._auxiliary_risks: dict[int, dict[str, torch.Tensor]] = {}
+        return _AuxiliaryCoxLoss(
+            objective, self._auxiliary_risks, float(self.auxiliary_weight), self.ties
         )
 
     def _attention_record(self, maps: Any, b: int, k: int) -> dict[str, Any]:
@@ -173,6 +246,12 @@ class _MultimodalEstimator(_BagCoxEstimator):
         return _Cohort(store, rna)
 
     # -- saving -------------------------------------------------------------------------------
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Any:
+        # models saved before ``fusion`` / ``modality_dropout`` existed used the old network
+        params = {**_MULTIMODAL_LEGACY_PARAMS, **config["params"]}
+        return super()._from_state(arrays, {**config, "params": params})
+
     def _extra_config(self) -> dict[str, Any]:
         names = getattr(self, "feature_names_in_", None)
         return {
@@ -251,6 +330,12 @@ class _MultimodalEstimator(_BagCoxEstimator):
             )
         if self.pooling not in ("mean", "attention"):
             raise ValueError(f"pooling must be 'mean' or 'attention', got {self.pooling!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if not float(self.auxiliary_weight) >= 0:
+            raise ValueError(f"auxiliary_weight must be >= 0, got {self.auxiliary_weight}")
+        if not 0.0 <= float(self.modality_dropout) < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
         if int(self.n_rna_tokens) < 1:
             raise ValueError(f"n_rna_tokens must be >= 1, got {self.n_rna_tokens}")
         if hasattr(self, "n_patch_features_"):
@@ -274,7 +359,10 @@ class _MultimodalEstimator(_BagCoxEstimator):
         unl = None
         if self._semi_supervised and (X_rna_unlabeled is not None or bags_unlabeled is not None):
             unl = self._cohort(X_rna_unlabeled, bags_unlabeled, "_unlabeled")
-        return self._fit(cohort, event, time, unl)
+        try:
+            return self._fit(cohort, event, time, unl)
+        finally:
+            self.__dict__.pop("_auxiliary_risks", None)
 
     def predict(self, X_rna: Any, bags: Any, return_attention: bool = False) -> Any:
         """Risk scores (higher = higher risk = shorter survival).

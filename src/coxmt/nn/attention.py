@@ -33,6 +33,8 @@ __all__ = [
     "masked_softmax",
 ]
 
+FUSIONS = ("concat", "late")
+
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Softmax over the last axis ignoring positions where ``mask`` is True.
@@ -309,6 +311,16 @@ class CrossAttentionCox(nn.Module):
     attention-MIL, or the mean), the two are concatenated and a small MLP ends
     in a bias-free linear risk output.
 
+    With ``fusion="late"`` each pooled modality also has its own Cox head and
+    the risk is the sum of the joint head's and the two modality heads' risks
+    (an additive Cox model over the modalities plus an interaction term), so
+    that a modality whose signal is strong is not diluted by a concatenation
+    dominated by the other. ``modality_dropout`` hides, during training only,
+    one modality of a random fraction of the patients (RNA or slides with equal
+    probability, never the only one present) behind its learned "missing"
+    token: the network then has to predict from either modality alone, the way
+    an auxiliary per-modality loss would train it, without changing the loss.
+
     Parameters
     ----------
     gene_index : array-like of int, shape (n_tokens, max_group_size)
@@ -321,11 +333,22 @@ class CrossAttentionCox(nn.Module):
         Hidden layer of the Cox head (0 = linear head).
     dropout : float, default 0.25
     pooling : {"attention", "mean"}, default "attention"
+    fusion : {"concat", "late"}, default "concat"
+        "concat": one head on the concatenated pooled modalities; "late": plus one
+        Cox head per modality, the three risks summed.
+    modality_dropout : float, default 0.0
+        Training-time probability that a patient's RNA or slides (one of the two,
+        at random) are replaced by the "missing" token; 0 disables it.
+    auxiliary_heads : bool, default False
+        Add one Cox head per pooled modality (``rna_aux``, ``wsi_aux``) whose risks
+        are returned with ``return_auxiliary=True`` for auxiliary losses; they do
+        not enter the predicted risk.
 
     Examples
     --------
     >>> import torch
-    >>> net = CrossAttentionCox([[0], [1]], 2, 3, model_dim=8, n_heads=2, hidden_dim=4).eval()
+    >>> net = CrossAttentionCox([[0], [1]], 2, 3, model_dim=8, n_heads=2, hidden_dim=4,
+    ...                         fusion="late", modality_dropout=0.5).eval()
     >>> rna = torch.tensor([[0.5, -1.0], [float("nan"), float("nan")]])
     >>> risk = net(rna, torch.randn(2, 4, 3), torch.ones(2, 4, dtype=torch.bool))
     >>> bool(torch.isfinite(risk).all())
@@ -343,13 +366,22 @@ class CrossAttentionCox(nn.Module):
         hidden_dim: int = 64,
         dropout: float = 0.25,
         pooling: str = "attention",
+        fusion: str = "concat",
+        modality_dropout: float = 0.0,
+        auxiliary_heads: bool = False,
     ) -> None:
         super().__init__()
         if model_dim % n_heads:
             raise ValueError(f"model_dim ({model_dim}) must be divisible by n_heads ({n_heads})")
         if pooling not in ("mean", "attention"):
             raise ValueError(f"pooling must be 'mean' or 'attention', got {pooling!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if not 0.0 <= modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
         self.pooling = pooling
+        self.fusion = fusion
+        self.modality_dropout = float(modality_dropout)
         self.tokenizer = GeneTokenizer(gene_index, n_genes, model_dim, dropout)
         self.input = _PatchInput(n_features)
         self.wsi_embed = nn.Sequential(
@@ -372,6 +404,32 @@ class CrossAttentionCox(nn.Module):
             self.rna_pool = GatedAttentionPool(model_dim, max(1, model_dim // 2))
             self.wsi_pool = GatedAttentionPool(model_dim, max(1, model_dim // 2))
         self.head = _cox_head(2 * model_dim, hidden_dim, dropout)
+        self.rna_head: nn.Sequential | None = None
+        self.wsi_head: nn.Sequential | None = None
+        if fusion == "late":
+            self.rna_head = _cox_head(model_dim, hidden_dim, dropout)
+            self.wsi_head = _cox_head(model_dim, hidden_dim, dropout)
+        self.rna_aux: nn.Sequential | None = None
+        self.wsi_aux: nn.Sequential | None = None
+        if auxiliary_heads:
+            self.rna_aux = _cox_head(model_dim, hidden_dim, dropout)
+            self.wsi_aux = _cox_head(model_dim, hidden_dim, dropout)
+
+    def _drop_modalities(
+        self, rna_missing: torch.Tensor, mask: torch.Tensor | None, batch: int, length: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training only: hide one present modality of a random ``modality_dropout`` of rows."""
+        if not self.training or self.modality_dropout == 0.0:
+            return rna_missing, mask
+        dev = rna_missing.device
+        if mask is None:
+            mask = torch.zeros(batch, length, dtype=torch.bool, device=dev)
+        wsi_missing = mask.all(dim=1)
+        both = ~rna_missing & ~wsi_missing
+        drop = both & (torch.rand(batch, device=dev) < self.modality_dropout)
+        pick_rna = torch.rand(batch, device=dev) < 0.5
+        mask = mask | (drop & ~pick_rna).unsqueeze(1)
+        return rna_missing | (drop & pick_rna), mask
 
     def _pool(
         self, x: torch.Tensor, mask: torch.Tensor, pool: GatedAttentionPool | None
@@ -389,8 +447,12 @@ class CrossAttentionCox(nn.Module):
         rna_noise_std: float = 0.0,
         wsi_noise_std: float = 0.0,
         return_attention: bool = False,
+        return_auxiliary: bool = False,
     ) -> Any:
         """Risk (batch,); with ``return_attention`` also a dict of attention maps.
+
+        With ``return_auxiliary`` (and ``auxiliary_heads``) the risk comes with a dict
+        ``{"rna": ..., "wsi": ...}`` of the per-modality auxiliary risks instead.
 
         The dict holds ``rna_to_wsi`` (batch, n_tokens, length) and ``wsi_to_rna``
         (batch, length, n_tokens), both averaged over heads, ``patch_scores``
@@ -398,6 +460,9 @@ class CrossAttentionCox(nn.Module):
         valid RNA tokens, and the masks ``rna_mask`` / ``wsi_mask`` used.
         """
         rna_missing = torch.isnan(rna).all(dim=1)
+        rna_missing, mask = self._drop_modalities(
+            rna_missing, mask, tokens.shape[0], tokens.shape[1]
+        )
         x = torch.nan_to_num(rna, nan=0.0)
         if rna_noise_std > 0:
             x = x + rna_noise_std * torch.randn_like(x)
@@ -427,11 +492,18 @@ class CrossAttentionCox(nn.Module):
         )
         r_out = r + self.rna_gate * r_ctx
         w_out = w + self.wsi_gate * w_ctx
-        z = torch.cat(
-            [self._pool(r_out, r_mask, self.rna_pool), self._pool(w_out, w_mask, self.wsi_pool)],
-            dim=1,
-        )
-        risk = self.head(z).squeeze(-1)
+        z_r = self._pool(r_out, r_mask, self.rna_pool)
+        z_w = self._pool(w_out, w_mask, self.wsi_pool)
+        risk = self.head(torch.cat([z_r, z_w], dim=1)).squeeze(-1)
+        if self.rna_head is not None and self.wsi_head is not None:
+            risk = risk + self.rna_head(z_r).squeeze(-1) + self.wsi_head(z_w).squeeze(-1)
+        if return_auxiliary:
+            if self.rna_aux is None or self.wsi_aux is None:
+                raise ValueError("return_auxiliary needs a network built with auxiliary_heads=True")
+            return risk, {
+                "rna": self.rna_aux(z_r).squeeze(-1),
+                "wsi": self.wsi_aux(z_w).squeeze(-1),
+            }
         if not return_attention:
             return risk
         valid_r = (~r_mask).to(a_rw.dtype).unsqueeze(-1)

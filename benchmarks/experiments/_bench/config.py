@@ -7,7 +7,7 @@ A configuration is one JSON file::
       "title": "...", "description": "...",
       "random_state": 0, "n_jobs": 2,
       "parts": [ {"name": "...", "kind": "cv" | "sweep" | "unlabeled_pool" |
-                  "label_fraction" | "external" | "site_cv", ...}, ... ]
+                  "label_fraction" | "external" | "site_cv" | "pan_cancer_pool", ...}, ... ]
     }
 
 Every part may hold a ``"quick"`` object whose keys replace the part's keys in
@@ -31,7 +31,15 @@ from coxmt.model_selection import InnerCVSearch
 
 __all__ = ["KINDS", "build_model", "load_config", "quick_model_params"]
 
-KINDS = ("cv", "sweep", "unlabeled_pool", "label_fraction", "external", "site_cv")
+KINDS = (
+    "cv",
+    "sweep",
+    "unlabeled_pool",
+    "label_fraction",
+    "external",
+    "site_cv",
+    "pan_cancer_pool",
+)
 _TOP = {"name", "title", "description", "random_state", "n_jobs", "parts", "claim"}
 _MODEL_KEYS = {"label", "model", "params", "n_repeats", "search", "inner_cv"}
 QUICK_EPOCHS = 2
@@ -104,6 +112,8 @@ def _check_part(part: Any, where: str) -> None:
         _check_model(part.get("base"), f"{where} base")
         if not isinstance(part.get("params"), dict) or not part["params"]:
             raise ValueError(f"{where}: a sweep needs 'params': {{name: [values]}}")
+    if part["kind"] == "pan_cancer_pool" and not isinstance(part.get("pools"), dict):
+        raise ValueError(f"{where}: a pan-cancer pool needs 'pools': {{cohort: [other cohorts]}}")
     if part["kind"] == "external" and not part.get("pairs"):
         raise ValueError(f"{where}: external validation needs 'pairs': [[train, test], ...]")
     ref = part.get("reference")

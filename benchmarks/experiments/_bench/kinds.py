@@ -14,6 +14,9 @@ label_fraction  keep a fraction of each training fold's labels (the rest become
 external        train on cohort A, test on cohort B (genes aligned by symbol).
 site_cv         grouped K-fold: test patients come from tissue-source sites never
                 seen in training.
+pan_cancer_pool repeated stratified K-fold per cohort on the genes it shares with
+                its pool; the models named in ``pool_models`` are also run with
+                the other cohorts' rows as unlabeled data (:mod:`_bench.pool`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from _bench.data import (
     load_cohort,
     load_table_cohort,
 )
+from _bench.pool import WithUnlabeledPool, build_pool
 from coxmt.experiments import Split, cross_validate, derive_seed, make_splits
 from coxmt.io import atomic_write_text
 from coxmt.model_selection import (
@@ -491,6 +495,50 @@ def run_site_cv(part: dict[str, Any], ctx: Context) -> list[View]:
     return [_view(part, ctx, entries, info={"sites": info})]
 
 
+POOL_SUFFIX = " + pan-cancer pool"
+
+
+def run_pan_cancer_pool(part: dict[str, Any], ctx: Context) -> list[View]:
+    """Each cohort with and without the other cohorts' rows as unlabeled data (PLAN.md arm d).
+
+    ``pools`` maps a cohort to its pool cohorts; every model of a cohort sees the
+    genes common to the cohort and its pool. The models whose labels are in
+    ``pool_models`` run twice: as they are, and as ``"<label> + pan-cancer pool"``
+    with the pool (each pool cohort preprocessed on itself, see :func:`build_pool`).
+    """
+    entries = []
+    info = {}
+    pool_labels = set(part.get("pool_models", []))
+    unknown = pool_labels - {m["label"] for m in part["models"]}
+    if unknown:
+        raise ValueError(f"pool_models {sorted(unknown)} are not model labels of {part['name']!r}")
+    for name in part["cohorts"]:
+        cohort = _cohort(name, part, ctx)
+        others = [_cohort(o, part, ctx) for o in part["pools"][name]]
+        pool = build_pool(cohort, others, clip=float(part.get("pool_clip", 5.0)))
+        info[name] = pool.info
+        data = Cohort(cohort.name, pool.X, cohort.y, cohort.source, cohort.time_unit)
+        splits = make_splits(
+            data.event,
+            n_splits=int(part.get("n_splits", 5)),
+            n_repeats=int(part.get("n_repeats", 5)),
+            random_state=ctx.random_state,
+        )
+        models = _models(part["models"], ctx)
+        for spec in part["models"]:
+            if spec["label"] in pool_labels:
+                est = WithUnlabeledPool(build_model(spec, quick=ctx.quick), pool.pool, pool.genes)
+                models[spec["label"] + POOL_SUFFIX] = est
+        run_dir = ctx.out_dir / "runs" / _slug(f"{part['name']}__{name}")
+        _run(models, data, run_dir, part, ctx, splits=splits, metadata={"pool": pool.info})
+        entry = Entry(run_dir, _identity(list(models), cohort=name))
+        n_pool = {"n_unlabeled": int(pool.pool.shape[0])}  # cross_validate does not see the pool
+        for lbl in pool_labels:
+            entry.fold_columns[lbl + POOL_SUFFIX] = {(s.repeat, s.fold): n_pool for s in splits}
+        entries.append(entry)
+    return [_view(part, ctx, entries, info={"pan_cancer_pool": info})]
+
+
 KIND_FUNCTIONS = {
     "cv": run_cv,
     "sweep": run_sweep,
@@ -498,4 +546,5 @@ KIND_FUNCTIONS = {
     "label_fraction": run_label_fraction,
     "external": run_external,
     "site_cv": run_site_cv,
+    "pan_cancer_pool": run_pan_cancer_pool,
 }

@@ -46,6 +46,7 @@ from coxmt.training.engine import EngineResult, ModelData, ModelSpec, train_stac
 from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.objectives import Objective
 from coxmt.training.seeding import batch_rng, init_mlp, training_stream, unlabeled_rng
+from coxmt.training.supervision import check_supervised_on, split_supervised
 
 __all__ = [
     "PRECISIONS",
@@ -227,6 +228,17 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
             raise ValueError(f"n_threads must be None or >= 1, got {n_threads}")
         if self._backend() not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self._backend()!r}")
+        check_supervised_on(self._supervised_on())
+        if self._supervised_on() != "all" and getattr(self, "unlabeled_batch_size", None):
+            raise ValueError(
+                f"supervised_on={self._supervised_on()!r} turns the censored patients into "
+                "unlabeled rows, which unlabeled_batch_size cannot stream (it streams "
+                "X_unlabeled only); set unlabeled_batch_size=None or supervised_on='all'"
+            )
+
+    def _supervised_on(self) -> str:
+        """Which labeled patients enter the Cox loss ("all" for estimators without the parameter)."""
+        return str(getattr(self, "supervised_on", "all"))
 
     def _backend(self) -> str:
         """The requested backend ("auto" for estimators without the parameter)."""
@@ -460,11 +472,19 @@ class BaseCoxNetwork(TabularSurvivalMixin, SavedModelMixin, BaseEstimator):
         def to_t(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
 
+        # the rows of the supervised loss; censored rows moved out of it are unlabeled
+        # rows of a Mean Teacher (before X_unlabeled), as in the stacked engine
+        kept, moved = split_supervised(event[tr_idx], self._supervised_on())
+        sup_idx = tr_idx[kept]
+        Xu = data.X_unlabeled
+        if len(moved) and self._semi_supervised:
+            parts = [Xa[tr_idx[moved]]] + ([] if Xu is None else [Xu])
+            Xu = np.concatenate(parts)
         tdata = TrainingData(
-            x=to_t(Xa[tr_idx]),
-            event=torch.as_tensor(event[tr_idx], device=dev),
-            time=torch.as_tensor(time[tr_idx], dtype=torch.float64, device=dev),
-            x_unlabeled=None if data.X_unlabeled is None else to_t(data.X_unlabeled),
+            x=to_t(Xa[sup_idx]),
+            event=torch.as_tensor(event[sup_idx], device=dev),
+            time=torch.as_tensor(time[sup_idx], dtype=torch.float64, device=dev),
+            x_unlabeled=None if Xu is None else to_t(Xu),
         )
         if len(val_idx):
             tdata.x_val = to_t(Xa[val_idx])

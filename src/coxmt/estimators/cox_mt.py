@@ -90,6 +90,15 @@ class CoxMT(BaseCoxNetwork):
         is None, else ``"loop"``. Asking for ``"stacked"`` where it cannot run
         raises a ValueError. Both start from the same weights
         for a given ``random_state``; the fitted ``backend_`` says which one ran.
+    supervised_on : {"all", "events"}, default "all"
+        Which labeled patients enter ``L_s`` (:mod:`coxmt.training.supervision`).
+        ``"all"``: every labeled patient, the censored ones through the risk sets.
+        ``"events"``: the paper-literal reading ("only uncensored samples contribute
+        to L_s"): the partial likelihood over the uncensored patients only; the
+        censored patients leave the risk sets and are treated like unlabeled
+        patients, so they enter ``L_u`` wherever unlabeled patients do (with every
+        ``consistency_on``). Cannot be combined with ``unlabeled_batch_size``. The
+        Breslow baseline fitted after training uses every labeled patient.
 
     Examples
     --------
@@ -132,6 +141,7 @@ class CoxMT(BaseCoxNetwork):
         n_threads: int | None = None,
         verbose: bool = False,
         backend: str = "auto",
+        supervised_on: str = "all",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -157,6 +167,7 @@ class CoxMT(BaseCoxNetwork):
         self.n_threads = n_threads
         self.verbose = verbose
         self.backend = backend
+        self.supervised_on = supervised_on
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -198,4 +209,5 @@ class CoxMT(BaseCoxNetwork):
             rampup_epochs=int(self.rampup_epochs),
             consistency_on=self.consistency_on,
             predict_with=self.predict_with,
+            supervised_on=self.supervised_on,
         )

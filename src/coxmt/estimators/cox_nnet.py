@@ -63,6 +63,12 @@ class CoxNnet(BaseCoxNetwork):
         the number of training rows), else ``"loop"``. Asking for ``"stacked"``
         where it cannot run raises a ValueError. Both start from the same weights
         for a given ``random_state``; the fitted ``backend_`` says which one ran.
+    supervised_on : {"all", "events"}, default "all"
+        Which labeled patients enter the Cox loss (:mod:`coxmt.training.supervision`).
+        ``"all"``: every labeled patient, the censored ones through the risk sets.
+        ``"events"``: the partial likelihood over the uncensored patients only (the
+        censored ones leave the risk sets and the training data). The Breslow
+        baseline fitted after training uses every labeled patient.
 
     Examples
     --------
@@ -97,6 +103,7 @@ class CoxNnet(BaseCoxNetwork):
         n_threads: int | None = None,
         verbose: bool = False,
         backend: str = "auto",
+        supervised_on: str = "all",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -115,6 +122,7 @@ class CoxNnet(BaseCoxNetwork):
         self.n_threads = n_threads
         self.verbose = verbose
         self.backend = backend
+        self.supervised_on = supervised_on
 
     def _default_hidden(self, n_features: int) -> tuple[int, ...]:
         return (self._default_width(n_features),)
@@ -130,4 +138,5 @@ class CoxNnet(BaseCoxNetwork):
             dropout=float(self.dropout),
             max_epochs=int(self.max_epochs),
             patience=int(self.n_iter_no_change) if self.early_stopping else None,
+            supervised_on=self.supervised_on,
         )

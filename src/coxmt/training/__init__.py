@@ -19,10 +19,12 @@ from coxmt.training.mean_teacher import (
     sigmoid_rampup,
 )
 from coxmt.training.objectives import CoxObjective, Objective
+from coxmt.training.supervision import SUPERVISED_SETS, check_supervised_on, split_supervised
 
 __all__ = [
     "BACKENDS",
     "CONSISTENCY_SETS",
+    "SUPERVISED_SETS",
     "Callback",
     "CoxObjective",
     "EarlyStopping",
@@ -33,10 +35,12 @@ __all__ = [
     "TrainingData",
     "add_input_noise",
     "check_mean_teacher_params",
+    "check_supervised_on",
     "consistency_rows",
     "ema_alpha",
     "ema_update",
     "sigmoid_rampup",
+    "split_supervised",
 ]
 
 

@@ -10,7 +10,9 @@ The rules live here and every training backend uses them: the general
 stacked engine (:mod:`coxmt.training.engine`) and the slide and multimodal
 estimators (through :class:`MeanTeacherObjective` with their own forward):
 
-- which rows enter the consistency loss: :func:`consistency_rows`;
+- which rows enter the consistency loss: :func:`consistency_rows` (labeled rows that
+  ``supervised_on="events"`` moves out of the Cox loss count as unlabeled rows, see
+  :mod:`coxmt.training.supervision`);
 - the EMA coefficient: :func:`ema_alpha` (applied by :func:`ema_update`);
 - the ramp-up of the consistency weight: :func:`consistency_weight_at`
   (:func:`sigmoid_rampup`);

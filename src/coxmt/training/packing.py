@@ -21,8 +21,17 @@ from coxmt.training.mean_teacher import (
     mean_teacher_params,
 )
 from coxmt.training.noise import noise_space
+from coxmt.training.supervision import check_supervised_on, split_supervised
 
-__all__ = ["ModelData", "ModelSpec", "PreparedStack", "index_table", "pack_rows", "take_rows"]
+__all__ = [
+    "ModelData",
+    "ModelSpec",
+    "PreparedStack",
+    "index_table",
+    "pack_rows",
+    "supervised_data",
+    "take_rows",
+]
 
 
 @dataclass
@@ -30,7 +39,8 @@ class ModelSpec:
     """Training settings of one model (see :class:`~coxmt.CoxMT` for their meaning).
 
     The Mean Teacher settings are checked by
-    :func:`~coxmt.training.mean_teacher.check_mean_teacher_params`, as for the loop.
+    :func:`~coxmt.training.mean_teacher.check_mean_teacher_params`, as for the loop;
+    ``supervised_on`` by :func:`~coxmt.training.supervision.check_supervised_on`.
     """
 
     seed: int
@@ -46,8 +56,10 @@ class ModelSpec:
     rampup_epochs: int = 30
     consistency_on: str = "censored+unlabeled"
     predict_with: str = "teacher"
+    supervised_on: str = "all"
 
     def __post_init__(self) -> None:
+        check_supervised_on(self.supervised_on)
         if self.mean_teacher:
             check_mean_teacher_params(**mean_teacher_params(self))
 
@@ -63,6 +75,38 @@ class ModelData:
     val: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     event_val: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     time_val: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def supervised_data(d: ModelData, supervised_on: str, mean_teacher: bool) -> ModelData:
+    """``d`` with the labeled rows that leave ``L_s`` moved out (:func:`split_supervised`).
+
+    With ``supervised_on="events"`` the censored labeled rows become unlabeled rows
+    (before the others) of a Mean Teacher model and are dropped from a supervised
+    one; validation rows are unchanged. ``d`` itself for ``"all"``.
+
+    Examples
+    --------
+    >>> d = ModelData(np.array([5, 6, 7]), np.array([True, False, True]), np.ones(3),
+    ...               unlabeled=np.array([9]))
+    >>> e = supervised_data(d, "events", mean_teacher=True)
+    >>> e.labeled.tolist(), e.unlabeled.tolist()
+    ([5, 7], [6, 9])
+    >>> supervised_data(d, "events", mean_teacher=False).unlabeled.tolist()
+    [9]
+    """
+    kept, moved = split_supervised(d.event, supervised_on)
+    if not len(moved):
+        return d
+    unlabeled = np.concatenate([d.labeled[moved], d.unlabeled]) if mean_teacher else d.unlabeled
+    return ModelData(
+        labeled=d.labeled[kept],
+        event=d.event[kept],
+        time=d.time[kept],
+        unlabeled=unlabeled.astype(np.int64),
+        val=d.val,
+        event_val=d.event_val,
+        time_val=d.time_val,
+    )
 
 
 def pack_rows(
@@ -122,6 +166,9 @@ class PreparedStack:
         dev = x.device
         self.K = len(specs)
         self.mt = specs[0].mean_teacher
+        data = [
+            supervised_data(d, s.supervised_on, self.mt) for d, s in zip(data, specs, strict=True)
+        ]
         rows = [np.concatenate([d.labeled, d.unlabeled]) if self.mt else d.labeled for d in data]
         self.counts = [len(r) for r in rows]
         self.h1 = int(hidden[0]) if hidden else 1

@@ -126,11 +126,12 @@ def fit(
 
     limit_threads(threads)
     estimator = _build_estimator(model, param, epochs, seed)
+    # every built-in model saves; a --model package.module:Class may not: refused before the fit
     if not hasattr(estimator, "_export_state"):
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
-            "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
-            "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
+            f"compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
+            "coxnnet, coxph, coxnet, rsf or deepsurv"
         )
     pre = build_preprocessing(top_genes, log2, True, impute, transform, clip)
     table = load_labeled(data, time_col, event_col, event_means, features, id_col, impute)

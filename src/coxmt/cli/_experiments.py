@@ -310,18 +310,10 @@ def cross_validate_table(
     from coxmt.experiments import cross_validate
 
     return cross_validate(
-        models,
-        table.X,
-        table.y,
-        n_splits=folds,
-        n_repeats=repeats,
-        random_state=seed,
-        preprocessing=preprocessing,
-        n_jobs=jobs,
-        results_dir=out,
-        verbose=show_progress(progress),
-        **more,
-    )
+        models, table.X, table.y,
+        n_splits=folds, n_repeats=repeats, random_state=seed, preprocessing=preprocessing,
+        n_jobs=jobs, results_dir=out, verbose=show_progress(progress), **more,
+    )  # fmt: skip
 
 
 _DATA = typer.Option(..., help="Labeled table (CSV/TSV/Parquet/h5ad, optionally gzipped).")

@@ -277,6 +277,20 @@ def test_x_and_y_with_different_id_sets(frame) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        pytest.param("bags", r"y = y\.loc\[bags\.index\]", id="identifier"),
+        pytest.param("X_rna / bags", r"y = y\.loc\[ids\] with ids the patient IDs of", id="phrase"),
+    ],
+)
+def test_aligned_ids_message_names_the_callers_input(frame, name: str, fix: str) -> None:
+    X, y = _x_y_with_ids(frame)
+    start = re.escape(f"{name} and y hold different patients: IDs only in {name}: ['P001']")
+    with pytest.raises(ValueError, match=f"^{start}.*{fix}"):
+        check_aligned_ids(X, y.rename(index={"P001": "Q001"}), name=name)
+
+
+@pytest.mark.parametrize(
     "make",
     [
         pytest.param(lambda: CoxNnet(max_epochs=1), id="CoxNnet"),

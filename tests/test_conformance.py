@@ -372,7 +372,9 @@ def test_bags_series_index_realigns_y(data: Data) -> None:
     ("inputs", "message"),
     [
         pytest.param(
-            lambda d: (d.bags.rename(lambda i: i + "x"),), "different patients", id="other-ids"
+            lambda d: (d.bags.rename(lambda i: i + "x"),),
+            "^bags and y hold different",
+            id="other-ids",
         ),
         pytest.param(
             lambda d: (d.X, d.bags.iloc[::-1]), "different orders", id="x-rna-and-bags-disagree"

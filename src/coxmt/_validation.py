@@ -425,7 +425,7 @@ def _shown(values: Sequence[Any], limit: int = 10) -> str:
     return f"{items[:limit]}{more}"
 
 
-def check_aligned_ids(X: Any, y: Any) -> Any:
+def check_aligned_ids(X: Any, y: Any, *, name: str = "X") -> Any:
     """Check that ``X`` and ``y`` describe the same patients, and put ``y`` in ``X``'s order.
 
     When both ``X`` and ``y`` carry patient IDs (a DataFrame ``X`` and a
@@ -440,6 +440,8 @@ def check_aligned_ids(X: Any, y: Any) -> Any:
     ----------
     X : array-like or DataFrame of shape (n_samples, n_features)
     y : structured array, DataFrame (event, time), Series pair or (event, time)
+    name : str, default "X"
+        What the caller calls ``X`` (e.g. ``"bags"``), for the messages.
 
     Returns
     -------
@@ -469,7 +471,7 @@ def check_aligned_ids(X: Any, y: Any) -> Any:
     x_index = pd.Index(X.index)
     if y_index is None or isinstance(x_index, pd.RangeIndex) or isinstance(y_index, pd.RangeIndex):
         return y
-    for what, index in (("X", x_index), ("y", y_index)):
+    for what, index in ((name, x_index), ("y", y_index)):
         if index.has_duplicates:
             dups = index[index.duplicated()].unique()
             raise ValueError(
@@ -483,12 +485,17 @@ def check_aligned_ids(X: Any, y: Any) -> Any:
     if len(only_x) or len(only_y):
         parts = []
         if len(only_x):
-            parts.append(f"IDs only in X: {_shown(only_x)}")
+            parts.append(f"IDs only in {name}: {_shown(only_x)}")
         if len(only_y):
             parts.append(f"IDs only in y: {_shown(only_y)}")
+        example = (
+            f"y = y.loc[{name}.index] (or {name} = {name}.loc[y.index])"
+            if name.isidentifier()
+            else f"y = y.loc[ids] with ids the patient IDs of {name}"
+        )
         raise ValueError(
-            f"X and y hold different patients: {'; '.join(parts)}. Select the same "
-            "patients in both, e.g. y = y.loc[X.index] (or X = X.loc[y.index])"
+            f"{name} and y hold different patients: {'; '.join(parts)}. Select the same "
+            f"patients in both, e.g. {example}"
         )
     position = pd.Index(y_str).get_indexer(x_str)
     if isinstance(y, pd.DataFrame | pd.Series):

@@ -604,10 +604,8 @@ def cumulative_dynamic_auc(
 
     Parameters
     ----------
-    y_train : structured array, DataFrame or (event, time)
-        Training outcomes, used to estimate the censoring distribution.
-    y_test : structured array, DataFrame or (event, time)
-        Test outcomes.
+    y_train, y_test : structured array, DataFrame or (event, time)
+        Training outcomes (they give the censoring distribution) and test outcomes.
     risk : array-like of shape (n_test,) or (n_test, n_times)
         Risk score, or one risk score per time point (column k for ``times[k]``).
     times : array-like of shape (n_times,)

@@ -177,7 +177,30 @@ def _check_log_domain(est: BaseEstimator, Xa: np.ndarray, pc: float) -> None:
         )
 
 
-class Log2Transform(TransformerMixin, BaseEstimator):
+class _NaNTransformer(TransformerMixin, BaseEstimator):
+    """Base of coxmt's transformers: NaN passes through (imputation is a separate step)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class _ValueWise(_NaNTransformer):
+    """Base of the transformers that change each value on its own: same columns out, NaN passes."""
+
+    def _checked(self, X: Any, fitted: str = "n_features_in_") -> np.ndarray:
+        """``X`` validated against the fitted columns (after checking ``fitted`` is set)."""
+        check_is_fitted(self, fitted)
+        return _validate(self, X, reset=False)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
+
+
+class Log2Transform(_ValueWise):
     """Element-wise ``log2(x + pseudocount)`` for count or TPM-like expression.
 
     Parameters
@@ -231,22 +254,15 @@ class Log2Transform(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> Any:
         """Return ``log2(X + pseudocount)`` (a DataFrame when ``X`` is one)."""
-        check_is_fitted(self, "n_features_in_")
         pc = self._check_pseudocount()
-        Xa = _validate(self, X, reset=False)
+        Xa = self._checked(X)
         self._check_positive(Xa, pc)
         out = np.log2(Xa + pc)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         return _like_input(out, X, columns)
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
-        check_is_fitted(self, "n_features_in_")
-        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
         tags.input_tags.positive_only = True
         return tags
 
@@ -397,7 +413,7 @@ def choose_transform(
     return "none", f"{neg}, no heavy tail ({seen}): already log-scale or standardised"
 
 
-class ExpressionTransform(TransformerMixin, BaseEstimator):
+class ExpressionTransform(_ValueWise):
     """Variance-stabilising transform chosen from the training data: log2, arcsinh or none.
 
     With ``method="auto"`` the choice is made in :meth:`fit` by
@@ -468,8 +484,7 @@ class ExpressionTransform(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> Any:
         """Apply the fitted transform (a DataFrame when ``X`` is one)."""
-        check_is_fitted(self, "transform_")
-        Xa = _validate(self, X, reset=False)
+        Xa = self._checked(X, "transform_")
         if self.transform_ == "log2":
             _check_log_domain(self, Xa, 1.0)
             out = np.log2(Xa + 1.0)
@@ -479,16 +494,6 @@ class ExpressionTransform(TransformerMixin, BaseEstimator):
             out = Xa
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         return _like_input(out, X, columns)
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
-        check_is_fitted(self, "n_features_in_")
-        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Fitted state as ``(arrays, config)``: the chosen transform, its reason and statistics."""
@@ -514,7 +519,7 @@ class ExpressionTransform(TransformerMixin, BaseEstimator):
         return est
 
 
-class Clip(TransformerMixin, BaseEstimator):
+class Clip(_ValueWise):
     """Clip values to ``[-limit, limit]`` (after standardisation: no patient sits far out).
 
     Parameters
@@ -527,8 +532,9 @@ class Clip(TransformerMixin, BaseEstimator):
     n_clipped_ : int
         Number of training values that were clipped.
     n_features_in_ : int
+        Number of columns seen in ``fit``.
     feature_names_in_ : ndarray of str
-        Set when fitted on a DataFrame with string column names.
+        Their names (only when fitted on a DataFrame with string column names).
 
     Examples
     --------
@@ -557,22 +563,11 @@ class Clip(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> Any:
         """Return ``X`` clipped to ``[-limit, limit]`` (a DataFrame when ``X`` is one)."""
-        check_is_fitted(self, "n_features_in_")
         lim = self._check_limit()
-        Xa = _validate(self, X, reset=False)
+        Xa = self._checked(X)
         out = np.clip(Xa, -lim, lim)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         return _like_input(out, X, columns)
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output names: the input names (``x0, x1, ...`` when fitted on an array)."""
-        check_is_fitted(self, "n_features_in_")
-        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Fitted state as ``(arrays, config)``: no arrays, the configuration as JSON types."""
@@ -604,7 +599,7 @@ def _column_variance(Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return var, constant
 
 
-class TopVarianceGenes(TransformerMixin, BaseEstimator):
+class TopVarianceGenes(_NaNTransformer):
     """Keep the ``k`` columns (genes) with the highest variance on the training data.
 
     Variance ignores NaN. Ties are broken by column order (the earlier column wins),
@@ -625,6 +620,9 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when fitted on a DataFrame with string column names.
     variances_ : ndarray of shape (n_features_in_,)
         Training variance per column (NaN for all-NaN columns).
     support_ : ndarray of bool, shape (n_features_in_,)
@@ -638,9 +636,6 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
     note_ : str
         Why fewer than ``k`` columns were kept (``k`` larger than the number of
         columns, constant columns dropped), or ``""``.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Set when fitted on a DataFrame with string column names.
 
     Examples
     --------
@@ -722,11 +717,6 @@ class TopVarianceGenes(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         names = _check_feature_names_in(self, input_features)
         return np.asarray(names, dtype=object)[self.support_]
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Fitted state as ``(arrays, config)`` (``variances``, ``support``, ``constant``)."""

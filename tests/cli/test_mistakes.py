@@ -166,6 +166,18 @@ def test_decimal_comma_hint(tmp_path: Path, cohort: pd.DataFrame) -> None:
     assert "decimal comma" in text
 
 
+def test_fit_refuses_a_model_that_cannot_be_saved_before_training(
+    csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    code, text = _invoke("fit", "--data", csv, "--id-col", "case_id", "--model",
+                         "sklearn.linear_model:LinearRegression", "--out", out)  # fmt: skip
+    assert code == 2 and text.count("\n") == 1
+    assert text.startswith("error: sklearn.linear_model:LinearRegression cannot be saved")
+    assert "coxmt cv --models coxmt,sklearn.linear_model:LinearRegression" in text
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["fit", "predict", "evaluate", "cv", "sweep", "demo"])
 def test_help_has_no_bool_placeholder(command: str) -> None:
     code, text = _invoke(command, "--help")

@@ -10,6 +10,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -557,6 +558,38 @@ def survival_scores(
     grid = np.linspace(lo, hi, 50)
     ibs = integrated_brier_score(table.y, table.y, survival(grid), grid)
     return float(c), float(uno), float(ibs)
+
+
+def load_labeled(
+    data: Path,
+    time_col: str,
+    event_col: str,
+    event_means: str,
+    features: str | list[str] | None,
+    id_col: str | None,
+    impute: str | None = None,
+) -> Any:
+    """Read the labeled table ``data`` with the CLI's column options."""
+    from coxmt.data import load_survival_table
+
+    return load_survival_table(
+        data,
+        time_col=time_col,
+        event_col=event_col,
+        event_means=event_means,  # type: ignore[arg-type]
+        feature_cols=features,
+        id_col=id_col,
+        drop_empty=impute is not None,  # --impute has nothing to fill them from
+    )
+
+
+def print_scores(table: Any, risk: Any, survival: Callable[[Any], Any], patients: str) -> None:
+    """Print :func:`survival_scores` of ``risk`` after ``patients`` (who was scored)."""
+    c, uno, ibs = survival_scores(table, risk, survival)
+    console.print(
+        f"{patients}, {table.n_events} deaths: Harrell C {c:.4f}, Uno C {uno:.4f}, IBS {ibs:.4f}",
+        highlight=False,
+    )
 
 
 def print_step_notes(steps: Iterable[tuple[str, Any]]) -> None:

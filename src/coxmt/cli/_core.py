@@ -24,12 +24,13 @@ from coxmt.cli._common import (
     configure_estimator,
     console,
     limit_threads,
+    load_labeled,
     parse_params,
     parse_times,
+    print_scores,
     print_step_notes,
     print_transform,
     show_progress,
-    survival_scores,
     warn_skipped_columns,
     warn_unlabeled,
 )
@@ -41,28 +42,6 @@ _MODEL_HELP = (
     "(elastic-net Cox), rsf (random survival forest) or deepsurv (DeepSurv; needs the "
     "baselines extra)."
 )
-
-
-def _load_labeled(
-    data: Path,
-    time_col: str,
-    event_col: str,
-    event_means: str,
-    features: str | None,
-    id_col: str | None,
-    impute: str | None = None,
-) -> Any:
-    from coxmt.data import load_survival_table
-
-    return load_survival_table(
-        data,
-        time_col=time_col,
-        event_col=event_col,
-        event_means=event_means,  # type: ignore[arg-type]
-        feature_cols=features,
-        id_col=id_col,
-        drop_empty=impute is not None,  # --impute has nothing to fill them from
-    )
 
 
 def _build_estimator(
@@ -90,9 +69,8 @@ def demo(
 
     Prints the c-index (mean ± sd over folds) and the integrated Brier score.
     """
-    from coxmt.cli._experiments import print_cv_summary
+    from coxmt.cli._experiments import cross_validate_table, print_cv_summary
     from coxmt.data import load_demo
-    from coxmt.experiments import cross_validate
 
     limit_threads(threads)
     table = load_demo()
@@ -102,18 +80,9 @@ def demo(
     )
     pre = build_preprocessing(None, False, True, None)
     print_transform(pre, table.X)
-    results = cross_validate(
-        _demo_models(seed),
-        table.X,
-        table.y,
-        n_splits=folds,
-        n_repeats=repeats,
-        random_state=seed,
-        preprocessing=pre,
-        n_jobs=jobs,
-        results_dir=out,
-        ids=table.ids,
-        verbose=show_progress(progress),
+    models = _demo_models(seed)
+    results = cross_validate_table(
+        models, table, pre, folds, repeats, seed, jobs, out, progress, ids=table.ids
     )
     print_cv_summary(results, reference="Cox-MT")
 
@@ -157,14 +126,15 @@ def fit(
 
     limit_threads(threads)
     estimator = _build_estimator(model, param, epochs, seed)
+    # every built-in model saves; a --model package.module:Class may not: refused before the fit
     if not hasattr(estimator, "_export_state"):
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
-            "compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
-            "coxnnet, coxph, coxnet or rsf".replace("{model}", model)
+            f"compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
+            "coxnnet, coxph, coxnet, rsf or deepsurv"
         )
     pre = build_preprocessing(top_genes, log2, True, impute, transform, clip)
-    table = _load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
+    table = load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
     warn_skipped_columns(table, features, [time_col, event_col, id_col])
     check_survival_target(table.y, min_samples=2)
     check_missing_values(table.X, impute, f"{data.name}")
@@ -262,7 +232,7 @@ def evaluate(
 
     limit_threads(threads)
     est = load_model(model)
-    table = _load_labeled(data, time_col, event_col, event_means, None, id_col)
+    table = load_labeled(data, time_col, event_col, event_means, None, id_col)
     if not any(type(s).__name__ == "SimpleImputer" for _, s in getattr(est, "steps", [])):
         names = getattr(est, "feature_names_in_", None)
         cols = table.X if names is None else table.X.loc[:, [c for c in names if c in table.X]]
@@ -276,12 +246,8 @@ def evaluate(
     names = getattr(est, "feature_names_in_", None)
     X = align_features(table.X, None if names is None else list(names), fill_missing=fill_missing)
     risk = est.predict(X)
-    c, uno, ibs = survival_scores(table, risk, lambda grid: est.predict_survival_function(X, grid))
-    console.print(
-        f"{len(table)} patients, {int(table.event.sum())} deaths: Harrell C {c:.4f}, "
-        f"Uno C {uno:.4f}, IBS {ibs:.4f}",
-        highlight=False,
-    )
+    survival = est.predict_survival_function
+    print_scores(table, risk, lambda grid: survival(X, grid), f"{len(table)} patients")
 
 
 def _demo_models(seed: int) -> dict[str, Any]:

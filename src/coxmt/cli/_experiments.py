@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -22,6 +24,7 @@ from coxmt.cli._common import (
     cli_errors,
     console,
     limit_threads,
+    load_labeled,
     note_constant_features,
     parse_params,
     print_transform,
@@ -30,7 +33,9 @@ from coxmt.cli._common import (
     warn_unlabeled,
 )
 
-__all__ = ["command_line", "print_cv_summary", "register"]
+__all__ = ["command_line", "cross_validate_table", "print_cv_summary", "register"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _MODELS_HELP = (
     "Comma-separated models: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), "
@@ -231,8 +236,6 @@ def _run(
     transform: str = "auto",
     clip: float = 5.0,
 ) -> Any:
-    from coxmt.data import load_survival_table
-    from coxmt.experiments import cross_validate
     from coxmt.experiments._runner import check_fold_count
 
     if event_means not in ("event", "censored"):
@@ -244,15 +247,7 @@ def _run(
     ray_options = _ray_options(backend, address, gpus_per_task)
     limit_threads(threads)
     preprocessing = build_preprocessing(top_genes, log2, scale, impute, transform, clip)
-    table = load_survival_table(
-        data,
-        time_col=time_col,
-        event_col=event_col,
-        event_means=event_means,  # type: ignore[arg-type]
-        feature_cols=features,
-        id_col=id_col,
-        drop_empty=impute is not None,  # --impute has nothing to fill them from
-    )
+    table = load_labeled(data, time_col, event_col, event_means, features, id_col, impute)
     X_unl = None
     if unlabeled is not None:
         from coxmt.data import read_feature_table
@@ -286,26 +281,39 @@ def _run(
         "impute": impute,
         "command": command_line(ctx),
     }
-    return cross_validate(
-        models,
-        table.X,
-        table.y,
-        n_splits=folds,
-        n_repeats=repeats,
-        random_state=seed,
+    return cross_validate_table(
+        models, table, preprocessing, folds, repeats, seed, jobs, out, progress,
         X_unlabeled=X_unl,
-        preprocessing=preprocessing,
-        n_jobs=jobs,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         ray_address=address,
         ray_options=ray_options,
-        results_dir=out,
         ids=None,  # table.X is indexed by the patient IDs (row numbers without --id-col)
         splits=splits,
-        verbose=show_progress(progress),
         overwrite=overwrite,
         metadata=metadata,
-    )
+    )  # fmt: skip
+
+
+def cross_validate_table(
+    models: dict[str, Any],
+    table: Any,
+    preprocessing: Any,
+    folds: int,
+    repeats: int,
+    seed: int,
+    jobs: int,
+    out: Path | None,
+    progress: bool,
+    **more: Any,
+) -> Any:
+    """:func:`coxmt.experiments.cross_validate` of ``models`` on a survival table, from CLI options."""
+    from coxmt.experiments import cross_validate
+
+    return cross_validate(
+        models, table.X, table.y,
+        n_splits=folds, n_repeats=repeats, random_state=seed, preprocessing=preprocessing,
+        n_jobs=jobs, results_dir=out, verbose=show_progress(progress), **more,
+    )  # fmt: skip
 
 
 _DATA = typer.Option(..., help="Labeled table (CSV/TSV/Parquet/h5ad, optionally gzipped).")
@@ -362,16 +370,13 @@ _THREADS = typer.Option(1, help=THREADS_HELP + " Worker processes (--jobs) use o
 _PARAM = typer.Option([], "--param", help=PARAM_HELP + " Set on every model that has the name.")
 
 
-@cli_errors
-def cv(
-    ctx: typer.Context,
+def _run_options(
     data: Path = _DATA,
     time_col: str = _TIME,
     event_col: str = _EVENT,
     event_means: str = _MEANS,
     features: str | None = _FEATURES,
     id_col: str | None = _ID,
-    models: str = typer.Option("coxmt,coxnnet", help=_MODELS_HELP),
     folds: int = _FOLDS,
     repeats: int = _REPEATS,
     seed: int = _SEED,
@@ -391,11 +396,42 @@ def cv(
     splits: Path | None = _SPLITS,
     epochs: int | None = _EPOCHS,
     param: list[str] = _PARAM,
+    threads: int = _THREADS,
+    progress: bool = _PROGRESS,
+) -> None:
+    """The options that ``cv`` and ``sweep`` share, written once (see :func:`_with_run_options`)."""
+
+
+def _with_run_options(command: F) -> F:
+    """Give ``command`` the options of :func:`_run_options`, passed to it as ``**options``.
+
+    Typer reads a command's options from its signature: the shared ones are
+    spliced in after the command's own (keyword-only, so the order stays valid).
+    """
+    own = inspect.signature(command, eval_str=True).parameters.values()
+    shared = inspect.signature(_run_options, eval_str=True).parameters.values()
+    params = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in shared]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def _finish(results: Any, out: Path | None, **summary: Any) -> None:
+    print_cv_summary(results, **summary)
+    if out is not None:
+        console.print(f"results written to {out}")
+
+
+@_with_run_options
+@cli_errors
+def cv(
+    ctx: typer.Context,
+    models: str = typer.Option("coxmt,coxnnet", help=_MODELS_HELP),
     reference: str | None = typer.Option(
         None, help="Model the others are compared with (default: coxmt if run, else the first)."
     ),
-    threads: int = _THREADS,
-    progress: bool = _PROGRESS,
+    **options: Any,
 ) -> None:
     """Cross-validate several models on identical repeated stratified splits and compare them.
 
@@ -403,58 +439,22 @@ def cv(
     Prints mean ± sd of Harrell's C, Uno's C and the integrated Brier score per model
     and paired p-values against the reference model.
     """
-    estimators = _models(models, epochs, param)
+    estimators = _models(models, options.pop("epochs"), options.pop("param"))
     ref = _reference(reference, list(estimators))
-    results = _run(
-        estimators,
-        data=data, time_col=time_col, event_col=event_col, event_means=event_means,
-        features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
-        top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
-        jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
-        out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx, transform=transform, clip=clip,
-    )  # fmt: skip
-    print_cv_summary(results, reference=ref)
-    if out is not None:
-        console.print(f"results written to {out}")
+    _finish(_run(estimators, ctx=ctx, **options), options["out"], reference=ref)
 
 
+@_with_run_options
 @cli_errors
 def sweep(
     ctx: typer.Context,
-    data: Path = _DATA,
-    time_col: str = _TIME,
-    event_col: str = _EVENT,
-    event_means: str = _MEANS,
-    features: str | None = _FEATURES,
-    id_col: str | None = _ID,
     model: str = typer.Option("coxmt", help="Model whose hyperparameters are swept."),
     grid: list[str] = typer.Option(
         ...,
         help="NAME=V1,V2,... (repeatable), e.g. --grid consistency_weight=0.1,1,3; the same "
         "names as --param (layer sizes as 64x32).",
     ),
-    folds: int = _FOLDS,
-    repeats: int = _REPEATS,
-    seed: int = _SEED,
-    top_genes: int | None = _TOP,
-    log2: bool = _LOG2,
-    transform: str = _TRANSFORM,
-    clip: float = _CLIP,
-    scale: bool = _SCALE,
-    impute: str | None = _IMPUTE,
-    unlabeled: Path | None = _UNL,
-    jobs: int = _JOBS,
-    backend: str = _BACKEND,
-    address: str | None = _ADDRESS,
-    gpus_per_task: float | None = _GPUS,
-    out: Path | None = _OUT,
-    overwrite: bool = _OVERWRITE,
-    splits: Path | None = _SPLITS,
-    epochs: int | None = _EPOCHS,
-    param: list[str] = _PARAM,
-    threads: int = _THREADS,
-    progress: bool = _PROGRESS,
+    **options: Any,
 ) -> None:
     """Cross-validate every combination of a hyperparameter grid on identical splits.
 
@@ -464,7 +464,8 @@ def sweep(
     """
     from coxmt.experiments import get_model, grid_models, parse_param_grid
 
-    fixed = parse_params(param)
+    fixed = parse_params(options.pop("param"))
+    epochs = options.pop("epochs")
     if epochs is not None:
         fixed["max_epochs"] = epochs
     parsed = parse_param_grid(grid)
@@ -474,19 +475,8 @@ def sweep(
     both = sorted(set(parsed) & set(fixed))
     if both:
         raise ValueError(f"{both} are given both in --grid and --param/--epochs; give them once")
-    models = grid_models(model, parsed, **fixed)
-    results = _run(
-        models,
-        data=data, time_col=time_col, event_col=event_col, event_means=event_means,
-        features=features, id_col=id_col, folds=folds, repeats=repeats, seed=seed,
-        top_genes=top_genes, log2=log2, scale=scale, impute=impute, unlabeled=unlabeled,
-        jobs=jobs, backend=backend, address=address, gpus_per_task=gpus_per_task,
-        out=out, overwrite=overwrite, splits=splits, progress=progress, threads=threads,
-        ctx=ctx, transform=transform, clip=clip,
-    )  # fmt: skip
-    print_cv_summary(results, reference=None, title=f"sweep of {model}", sort=True)
-    if out is not None:
-        console.print(f"results written to {out}")
+    results = _run(grid_models(model, parsed, **fixed), ctx=ctx, **options)
+    _finish(results, options["out"], reference=None, title=f"sweep of {model}", sort=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -97,6 +97,25 @@ def _each_slide(
     )
 
 
+def _each_open_slide(
+    slides: list[Path],
+    out_dir: Path,
+    suffix: str,
+    work: Callable[[Any, Path], tuple[str, bool]],
+    *,
+    mpp: float | None,
+    skip_existing: bool,
+) -> None:
+    """:func:`_each_slide` with ``work(slide, target)`` given the opened slide (``--mpp`` applied)."""
+    from coxmt.wsi import open_slide
+
+    def on_path(path: Path, target: Path) -> tuple[str, bool]:
+        with open_slide(path, mpp=mpp) as slide:
+            return work(slide, target)
+
+    _each_slide(slides, out_dir, suffix, on_path, skip_existing=skip_existing)
+
+
 def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
     if text is None:
         return None
@@ -130,27 +149,27 @@ def segment(
     """Segment tissue; writes <slide>_tissue.png (white = tissue) per slide."""
     from PIL import Image
 
-    from coxmt.wsi import open_slide, segment_slide
+    from coxmt._atomic import atomic_path
+    from coxmt.wsi import segment_slide
 
-    def work(path: Path, target: Path) -> tuple[str, bool]:
-        with open_slide(path, mpp=mpp) as slide:
-            tissue = segment_slide(
-                slide,
-                overview_mpp=overview_mpp,
-                threshold=threshold,
-                min_tissue_area=min_tissue_area,
-                max_hole_area=max_hole_area,
-            )
-            if overview:
-                from coxmt._atomic import atomic_path as _atomic_path
-
-                image, _ = slide.read_overview(overview_mpp / slide.require_mpp())
-                with _atomic_path(target.parent / f"{slide.slide_id}_overview.jpg") as tmp:
-                    Image.fromarray(image).save(tmp, format="JPEG", quality=90)
+    def work(slide: Any, target: Path) -> tuple[str, bool]:
+        tissue = segment_slide(
+            slide,
+            overview_mpp=overview_mpp,
+            threshold=threshold,
+            min_tissue_area=min_tissue_area,
+            max_hole_area=max_hole_area,
+        )
+        if overview:
+            image, _ = slide.read_overview(overview_mpp / slide.require_mpp())
+            with atomic_path(target.parent / f"{slide.slide_id}_overview.jpg") as tmp:
+                Image.fromarray(image).save(tmp, format="JPEG", quality=90)
         tissue.save_png(target)
         return f"tissue {100 * tissue.tissue_fraction:.1f}% of the slide -> {target.name}", False
 
-    _each_slide(_slides(slides), out_dir, "_tissue.png", work, skip_existing=not overwrite)
+    _each_open_slide(
+        _slides(slides), out_dir, "_tissue.png", work, mpp=mpp, skip_existing=not overwrite
+    )
 
 
 @cli_errors
@@ -168,18 +187,17 @@ def patch(
     overwrite: bool = typer.Option(False, help="Redo slides whose patch file already exists."),
 ) -> None:
     """Lay a patch grid over tissue; writes <slide>.h5 with level-0 'coords' (CLAM layout)."""
-    from coxmt.wsi import open_slide, patch_slide
+    from coxmt.wsi import patch_slide
 
-    def work(path: Path, target: Path) -> tuple[str, bool]:
-        with open_slide(path, mpp=mpp) as slide:
-            grid = patch_slide(
-                slide,
-                magnification=magnification,
-                patch_size=patch_size,
-                stride=stride,
-                tissue_threshold=tissue_threshold,
-                overview_mpp=overview_mpp,
-            )
+    def work(slide: Any, target: Path) -> tuple[str, bool]:
+        grid = patch_slide(
+            slide,
+            magnification=magnification,
+            patch_size=patch_size,
+            stride=stride,
+            tissue_threshold=tissue_threshold,
+            overview_mpp=overview_mpp,
+        )
         grid.save(target)
         lv = grid.level
         message = (
@@ -188,7 +206,7 @@ def patch(
         )
         return message, False
 
-    _each_slide(_slides(slides), out_dir, ".h5", work, skip_existing=not overwrite)
+    _each_open_slide(_slides(slides), out_dir, ".h5", work, mpp=mpp, skip_existing=not overwrite)
 
 
 @cli_errors

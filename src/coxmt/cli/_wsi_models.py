@@ -32,11 +32,12 @@ from coxmt.cli._common import (
     configure_estimator,
     console,
     limit_threads,
+    load_labeled,
     parse_params,
     parse_times,
+    print_scores,
     print_step_notes,
     show_progress,
-    survival_scores,
     warn_skipped_columns,
     warn_unlabeled,
 )
@@ -328,7 +329,6 @@ def fit(
 ) -> None:
     """Fit a slide-only or multimodal model on a table + a folder of feature files; save it."""
     from coxmt._validation import check_survival_target
-    from coxmt.data import load_survival_table
     from coxmt.io import save_model
     from coxmt.pipeline import SurvivalPipeline
 
@@ -352,13 +352,8 @@ def fit(
             semi_supervised=model.replace("coxnnet", "coxmt"),
         )
     pre = build_preprocessing(top_genes, log2, True, impute) if multimodal else None
-    labeled = load_survival_table(
-        table,
-        time_col=time_col,
-        event_col=event_col,
-        event_means=event_means,  # type: ignore[arg-type]
-        feature_cols=features if multimodal else [],
-        id_col=id_col,
+    labeled = load_labeled(
+        table, time_col, event_col, event_means, features if multimodal else [], id_col
     )
     check_survival_target(labeled.y, min_samples=2)
     ids = labeled.ids.astype(str) if id_col is not None else labeled.ids
@@ -521,36 +516,28 @@ def evaluate(
 ) -> None:
     """Evaluate a saved slide or multimodal model: Harrell's C, Uno's C and the integrated Brier score.
 
-    The IPCW metrics (Uno's C, IBS) use the evaluation table's own censoring
-    distribution, since the model does not store its training patients.
+    Uno's C and the IBS are weighted as in `coxmt evaluate`, by this table's censoring.
     """
     import numpy as np
 
-    from coxmt.data import load_survival_table
     from coxmt.io import load_model
 
     limit_threads(threads)
     loaded = load_model(model)
     _, est, _ = _model_kind(loaded)
-    labeled = load_survival_table(
-        table,
-        time_col=time_col,
-        event_col=event_col,
-        event_means=event_means,  # type: ignore[arg-type]
-        feature_cols=[],
-        id_col=id_col,
-    )
+    labeled = load_labeled(table, time_col, event_col, event_means, [], id_col)
     ids = labeled.ids.astype(str) if id_col is not None else labeled.ids
     # every column but time/event/ID is in ``clinical``: slide lists and RNA-seq alike
     cohort = _scoring_cohort(
         loaded, model, table, labeled.clinical, ids, features_dir, id_col, slide_col
     )
     risk = np.asarray(_risk(est, cohort), dtype=np.float64)
-    c, uno, ibs = survival_scores(labeled, risk, lambda grid: est.baseline_.survival(risk, grid))
-    console.print(
-        f"{len(labeled)} patients ({sum(b is not None for b in cohort.bags)} with slides), "
-        f"{labeled.n_events} deaths: Harrell C {c:.4f}, Uno C {uno:.4f}, IBS {ibs:.4f}",
-        highlight=False,
+    n_slides = sum(b is not None for b in cohort.bags)
+    print_scores(
+        labeled,
+        risk,
+        lambda grid: est.baseline_.survival(risk, grid),
+        f"{len(labeled)} patients ({n_slides} with slides)",
     )
 
 

@@ -195,7 +195,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
                 "different orders (their indexes differ); give them in one patient order"
             )
         if indexes:
-            y = check_aligned_ids(pd.DataFrame(index=indexes[0]), y)
+            y = check_aligned_ids(pd.DataFrame(index=indexes[0]), y, name=what)
         event, time = check_survival_target(y, min_samples=2)
         if len(time) != n:
             raise ValueError(

@@ -10,7 +10,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_survival_target, unwrap_unlabeled
+from coxmt._validation import check_survival_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.io import jsonable, prefixed
 from coxmt.losses import Ties, neg_partial_log_likelihood
@@ -20,7 +20,7 @@ from coxmt.model_selection._ensemble import (
     fit_estimators,
     import_nested,
 )
-from coxmt.model_selection._meta import aligned_target, inner_folds, take_rows
+from coxmt.model_selection._meta import inner_folds, take_rows
 
 __all__ = ["CalibratedRisk", "fit_risk_scale"]
 
@@ -152,8 +152,7 @@ class CalibratedRisk(BaselineRiskModel):
         -------
         self
         """
-        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
-        _, event, time = aligned_target(X, y)
+        X_unlabeled, _, event, time = self._fit_inputs(X, y, X_unlabeled)
         folds = inner_folds(self.cv, self.random_state, event, X)
         rows = [tr for tr, _ in folds] + [np.arange(len(event))]
         models = [clone(self.estimator) for _ in rows]

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import derive_seed, make_target, resolve_seed, unwrap_unlabeled
+from coxmt._validation import derive_seed, make_target, resolve_seed
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.estimators._mixins import SavedModelMixin
@@ -17,7 +17,6 @@ from coxmt.io import jsonable, prefixed, registered_model_classes
 from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
-    aligned_target,
     fit_with_unlabeled,
     take_rows,
 )
@@ -188,16 +187,18 @@ class SeedEnsemble(BaselineRiskModel):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            Labeled patients.
         y : structured array, DataFrame (event, time) or pair (event, time)
+            Their outcomes (matched by patient ID when ``X`` and ``y`` have them).
         X_unlabeled : array-like, DataFrame or Unlabeled, optional
             Patients without outcome, given whole to every member.
 
         Returns
         -------
-        self
+        SeedEnsemble
+            ``self``, fitted.
         """
-        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
-        _, event, time = aligned_target(X, y)
+        X_unlabeled, _, event, time = self._fit_inputs(X, y, X_unlabeled)
         members = self._new_members()
         rows = [np.arange(len(event))] * len(members)
         members = fit_estimators(members, X, event, time, rows, X_unlabeled)

@@ -11,7 +11,13 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import check_aligned_ids, check_survival_target, derive_seed, resolve_seed
+from coxmt._validation import (
+    check_aligned_ids,
+    check_survival_target,
+    derive_seed,
+    resolve_seed,
+    unwrap_unlabeled,
+)
 from coxmt.metrics import concordance_index
 
 __all__ = ["accepts_unlabeled", "is_semi_supervised"]
@@ -105,6 +111,17 @@ class DelegatingSurvivalEstimator(BaseEstimator):
     """Prediction methods forwarded to the fitted estimator held in ``_fitted_attribute``."""
 
     _fitted_attribute = "estimator_"
+
+    def _fit_inputs(self, X: Any, y: Any, X_unlabeled: Any) -> tuple[Any, Any, Any, Any]:
+        """What ``fit`` works on: the unlabeled rows, ``y`` in ``X``'s order, events, times.
+
+        ``X_unlabeled`` is unwrapped by :func:`~coxmt._validation.unwrap_unlabeled`
+        (a method, so that its look for scikit-learn's cross-validation above this
+        estimator's own frames still works) and ``y`` is aligned by :func:`aligned_target`.
+        """
+        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
+        y, event, time = aligned_target(X, y)
+        return X_unlabeled, y, event, time
 
     def _fitted(self) -> Any:
         check_is_fitted(self, self._fitted_attribute)

@@ -10,11 +10,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from coxmt._validation import make_target, unwrap_unlabeled
+from coxmt._validation import make_target
 from coxmt.metrics import concordance_index
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
-    aligned_target,
     fit_with_unlabeled,
     inner_folds,
     take_rows,
@@ -112,8 +111,7 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
         -------
         self
         """
-        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
-        y, event, time = aligned_target(X, y)
+        X_unlabeled, y, event, time = self._fit_inputs(X, y, X_unlabeled)
         grid = list(ParameterGrid(self.param_grid))
         if not grid:
             raise ValueError("param_grid is empty; give at least one candidate value")

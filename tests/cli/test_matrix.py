@@ -208,3 +208,13 @@ def test_subprocess_predict_loads_every_saved_model(
     assert run.returncode == 0, run.stderr
     pred = pd.read_csv(out)
     assert list(pred.columns) == ["patient_id", "risk", "survival_t1000"] and len(pred) == 198
+
+
+def test_fit_reports_the_features_the_model_uses(demo_csv: Path, tmp_path: Path) -> None:
+    code, text = _invoke(
+        "fit", "--data", demo_csv, "--model", "coxph", *FAST["coxph"], "--top-genes", "20",
+        "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "20 of 76 features" in text
+    assert load_model(tmp_path / "m").steps[-1][1].n_features_in_ == 20

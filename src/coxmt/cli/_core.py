@@ -87,6 +87,12 @@ def demo(
     print_cv_summary(results, reference="Cox-MT")
 
 
+def _features_used(n_input: int, estimator: Any) -> str:
+    """``"1555 features"``, or ``"500 of 1555 features"`` when preprocessing kept fewer."""
+    n_model = getattr(estimator, "n_features_in_", n_input)
+    return f"{n_input} features" if n_model == n_input else f"{n_model} of {n_input} features"
+
+
 @cli_errors
 def fit(
     data: Path = typer.Option(
@@ -159,7 +165,7 @@ def fit(
     n_unl = 0 if X_unl is None else len(X_unl)
     console.print(
         f"fitted {model} on {len(table)} patients ({int(table.event.sum())} deaths"
-        f"{f', {n_unl} unlabeled' if n_unl else ''}), {table.X.shape[1]} features; "
+        f"{f', {n_unl} unlabeled' if n_unl else ''}), {_features_used(table.X.shape[1], estimator)}; "
         f"training C-index {pipe.score(table.X, table.y):.3f}; saved to {out}",
         highlight=False,
     )

@@ -283,3 +283,24 @@ def test_files_saved_without_backend_get_the_backend_auto_picks(saved, tmp_path:
     del config["backend"]
     (path / "config.json").write_text(json.dumps(config))
     assert load_model(path).backend_ == "stacked"  # batch_size=None: full batch
+
+
+def test_a_file_naming_a_coxmt_module_outside_the_model_packages_imports_nothing(
+    tmp_path: Path,
+) -> None:
+    """Only modules of coxmt.estimators / coxmt.model_selection are imported because a file says so."""
+    path = save_model(ConstantModel(1.0), tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    config.update({"class": "Report", "module": "coxmt.reporting._render"})
+    (path / "config.json").write_text(json.dumps(config))
+    code = (
+        "import sys\n"
+        "from coxmt.io import load_model\n"
+        "try:\n"
+        f"    load_model({str(path)!r})\n"
+        "except ValueError as exc:\n"
+        "    print('refused' if 'unknown model class' in str(exc) else exc)\n"
+        "print('coxmt.reporting._render' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["refused", "False"]

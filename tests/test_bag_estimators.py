@@ -416,8 +416,17 @@ def test_fusion_choice_predicts_with_that_head_and_is_saved(
         inputs = cohort_inputs(model, cohort)
         joint, aux = model.module_(inputs["rna"], inputs["tokens"], inputs["mask"],
                                    return_auxiliary=True)  # fmt: skip
+        maps = model.module_(inputs["rna"], inputs["tokens"], inputs["mask"],
+                             return_attention=True)[1]  # fmt: skip
     heads = {"joint": joint, **aux}
     np.testing.assert_allclose(risk, heads[choice].double().numpy(), rtol=1e-5, atol=1e-6)
+    # the patch ranking shown is that of the head that predicts
+    shown = maps["wsi_pool_scores" if choice == "wsi" else "patch_scores"]
+    for b in (0, 5):
+        k = len(attention[b]["patch_index"])
+        np.testing.assert_allclose(attention[b]["patch_scores"], shown[b, :k].double().numpy(),
+                                   rtol=1e-5, atol=1e-7)  # fmt: skip
+    assert not torch.allclose(maps["wsi_pool_scores"], maps["patch_scores"])
     loaded = coxmt.load_model(model.save(tmp_path / "m"))
     assert loaded.fusion_choice_ == choice
     assert loaded.fusion_validation_c_index_ == model.fusion_validation_c_index_

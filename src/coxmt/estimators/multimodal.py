@@ -278,8 +278,10 @@ class _MultimodalEstimator(_BagCoxEstimator):
     def _attention_record(self, maps: Any, b: int, k: int) -> dict[str, Any]:
         rna_valid = (~maps["rna_mask"][b]).double().cpu().numpy()
         a_rw = maps["rna_to_wsi"][b, :, :k].double().cpu().numpy() * rna_valid[:, None]
+        # the slides-only head predicts: its own attention pooling ranks the patches
+        key = "wsi_pool_scores" if getattr(self, "fusion_choice_", "joint") == "wsi" else None
         return {
-            "patch_scores": maps["patch_scores"][b, :k].double().cpu().numpy(),
+            "patch_scores": maps[key or "patch_scores"][b, :k].double().cpu().numpy(),
             "rna_to_wsi": a_rw,
             "wsi_to_rna": maps["wsi_to_rna"][b, :k, :].double().cpu().numpy(),
             "rna_missing": bool(maps["rna_missing"][b]),
@@ -483,7 +485,9 @@ class _MultimodalEstimator(_BagCoxEstimator):
         ``rna_to_wsi`` (n_tokens, n_patches): how each RNA token attends to the
         patches (rows of absent RNA tokens are 0), ``wsi_to_rna`` (n_patches,
         n_tokens), ``patch_scores`` (n_patches,): the RNA->WSI attention of each
-        patch averaged over the RNA tokens, and ``rna_missing`` / ``wsi_missing``.
+        patch averaged over the RNA tokens (when the slides-only head predicts,
+        ``fusion_choice_ == "wsi"``, the weights of that head's attention pooling
+        instead), and ``rna_missing`` / ``wsi_missing``.
         Token names are in ``token_names_``. ``all_patches=True`` uses every
         patch instead of the ``max_tokens`` subset (for heatmaps).
         """

@@ -469,7 +469,9 @@ class CrossAttentionCox(nn.Module):
         The dict holds ``rna_to_wsi`` (batch, n_tokens, length) and ``wsi_to_rna``
         (batch, length, n_tokens), both averaged over heads, ``patch_scores``
         (batch, length): the RNA->WSI attention of each patch averaged over the
-        valid RNA tokens, and the masks ``rna_mask`` / ``wsi_mask`` used.
+        valid RNA tokens, ``wsi_pool_scores`` (batch, length): the weights with which
+        the patch tokens alone (before the cross-attention) are pooled, and the masks
+        ``rna_mask`` / ``wsi_mask`` used.
         """
         rna_missing = torch.isnan(rna).all(dim=1)
         rna_missing, mask = self._drop_modalities(
@@ -523,7 +525,13 @@ class CrossAttentionCox(nn.Module):
             return risk
         valid_r = (~r_mask).to(a_rw.dtype).unsqueeze(-1)
         patch_scores = (a_rw * valid_r).sum(dim=1) / valid_r.sum(dim=1).clamp_min(1.0)
+        if self.wsi_pool is not None:  # the slides-only pooling (what ``wsi_aux`` reads)
+            wsi_only = self.wsi_pool(w, w_mask)[1]
+        else:
+            valid_w = (~w_mask).to(w.dtype)
+            wsi_only = valid_w / valid_w.sum(dim=1, keepdim=True).clamp_min(1.0)
         maps = {
+            "wsi_pool_scores": wsi_only,
             "rna_to_wsi": a_rw,
             "wsi_to_rna": a_wr,
             "patch_scores": patch_scores,

@@ -47,8 +47,11 @@ informative patches, every patch is scored (``attention(all_patches=True)``);
 top-k recall with ``k`` = the patient's number of informative patches is
 compared with chance (``k / n_patches``, the expected recall of a random ranking).
 Fusion check: per cohort and method, the multimodal C minus that of the better
-single modality (by mean), paired over folds; the multimodal fusion options
-(``fusion``, ``modality_dropout``, ``auxiliary_weight``) are set in the config.
+single modality (by mean), paired over folds, with the head each fold's fused
+model predicts with (``fusion_choice_``); the multimodal fusion options
+(``fusion``, ``modality_dropout``, ``auxiliary_weight``, ``fusion_selection``) are
+set in the config. Fusion designs were screened with
+``benchmarks/semisynthetic_wsi_screen.py`` (inner splits of the training folds).
 
 Usage (from the repository root)::
 
@@ -250,6 +253,7 @@ def run_task(task: tuple[str, int, str, str, dict[str, Any]]) -> dict[str, Any]:
         "attention_recall": None,
         "attention_chance": None,
         "n_missing_wsi_train": getattr(model, "n_missing_wsi_", None),
+        "fusion_choice": getattr(model, "fusion_choice_", None),
     }
     if modality != "RNA":
         rec, chance = attention_recall(model, test_args, [d["informative"][i] for i in te])
@@ -284,7 +288,10 @@ def fusion_vs_single(rows: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         better = "WSI" if c["WSI"].mean() >= c["RNA"].mean() else "RNA"
         diff = c["RNA+WSI"] - c[better]
+        chosen = g.loc[g.modality == "RNA+WSI"].get("fusion_choice", pd.Series(dtype=object))
+        counts = chosen.dropna().value_counts()
         out.append({
+            "choices": ", ".join(f"{k} {v}" for k, v in counts.items()) or "joint",
             "cohort": cohort, "method": method, "better": better,
             "diff_mean": float(diff.mean()), "diff_sd": float(diff.std()),
             "folds_not_worse": int((diff >= 0).sum()), "folds": int(diff.size),
@@ -316,20 +323,23 @@ def markdown(summary: pd.DataFrame, meta: dict[str, Any], fusion: pd.DataFrame) 
         )
     mm = meta["config"]["models"]["multimodal"]
     fusion_settings = ", ".join(
-        f"{k} {mm[k]}" for k in ("fusion", "modality_dropout", "auxiliary_weight") if k in mm
+        f"{k} {mm[k]}"
+        for k in ("fusion", "modality_dropout", "auxiliary_weight", "fusion_selection")
+        if k in mm
     )
     lines += [
         "",
         f"Multimodal fusion settings: {fusion_settings or 'library defaults'}. Fusion minus the "
         "better single modality, paired over folds (mean ± sd; folds where fusion is not worse):",
         "",
-        "| cohort | model | better single modality | RNA+WSI minus better | folds not worse |",
-        "|---|---|---|---|---|",
+        "| cohort | model | better single modality | RNA+WSI minus better | folds not worse "
+        "| predicting head (folds) |",
+        "|---|---|---|---|---|---|",
     ]
     for f in fusion.itertuples():
         lines.append(
             f"| {f.cohort} | {f.method} | {f.better} | {f.diff_mean:+.3f} ± {f.diff_sd:.3f} | "
-            f"{f.folds_not_worse}/{f.folds} |"
+            f"{f.folds_not_worse}/{f.folds} | {f.choices} |"
         )
     lines += [
         "",

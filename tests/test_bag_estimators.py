@@ -14,9 +14,11 @@ import torch
 from sklearn.base import clone
 
 import coxmt
+from coxmt.estimators import multimodal
 from coxmt.estimators._bag_base import _BagCoxEstimator
 from coxmt.estimators.multimodal import MultimodalCoxMT, MultimodalCoxNnet
 from coxmt.estimators.wsi import WSICoxMT, WSICoxNnet
+from coxmt.training.loop import Trainer
 from coxmt.training.mean_teacher import MeanTeacherObjective, consistency_rows
 from coxmt.training.objectives import CoxObjective
 
@@ -200,6 +202,7 @@ _MM_NET = [
     "fusion",
     "modality_dropout",
     "auxiliary_weight",
+    "fusion_selection",
 ]
 
 
@@ -264,6 +267,7 @@ def test_multimodal_models_saved_before_fusion_options_keep_the_old_network(name
     assert "fusion" not in config["params"]  # the file predates the options
     model = coxmt.load_model(REFERENCE / name)
     assert (model.fusion, model.modality_dropout, model.auxiliary_weight) == ("concat", 0.0, 0.0)
+    assert model.fusion_selection == "none" and model.fusion_choice_ == "joint"
     net = model.module_
     assert net.rna_head is None and net.rna_aux is None and net.modality_dropout == 0.0
 
@@ -302,3 +306,134 @@ def test_fusion_options_train_predict_save_and_load(
     loaded = coxmt.load_model(model.save(tmp_path / "m"))
     assert {k: loaded.get_params()[k] for k in options} == options
     np.testing.assert_allclose(_predict(loaded, cohort), risk, rtol=1e-5, atol=1e-6)
+
+
+# -- choosing the predicting head on held-out training patients ---------------------------------
+@pytest.mark.parametrize(
+    "cls",
+    [
+        pytest.param(MultimodalCoxMT, id="MultimodalCoxMT"),
+        pytest.param(MultimodalCoxNnet, id="MultimodalCoxNnet"),
+    ],
+)
+@pytest.mark.parametrize(
+    "early_stopping", [pytest.param(False, id="own-split"), pytest.param(True, id="es-split")]
+)
+def test_fusion_selection_scores_held_out_training_rows_only(
+    cohort: dict[str, Any], cls: type, early_stopping: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: list[np.ndarray] = []
+    scored: list[np.ndarray] = []
+    fit, c_index = Trainer.fit, multimodal.concordance_index
+
+    def spy_fit(self: Trainer, data: Any) -> Trainer:
+        trained.append(data.x.cpu().numpy())
+        return fit(self, data)
+
+    def spy_c(event: Any, time: Any, risk: Any) -> float:
+        scored.append(np.asarray(time))
+        return c_index(event, time, risk)
+
+    monkeypatch.setattr(Trainer, "fit", spy_fit)
+    monkeypatch.setattr(multimodal, "concordance_index", spy_c)
+    model = _fit(
+        cls(**TINY_MM, auxiliary_weight=0.5, fusion_selection="validation",
+            early_stopping=early_stopping, n_iter_no_change=2, random_state=0),
+        cohort,
+    )  # fmt: skip
+    time = cohort["y"][1]
+    (train_rows,) = trained
+    held_out = np.setdiff1d(np.arange(24), train_rows)
+    assert len(held_out) == 5 and len(train_rows) == 19  # 20% of the 24 labeled patients
+    assert len(scored) == 3  # one C-index per candidate head, all on the held-out rows
+    for t in scored:
+        np.testing.assert_array_equal(t, time[held_out])
+    scores = model.fusion_validation_c_index_
+    assert sorted(scores) == ["joint", "rna", "wsi"]
+    assert scores[model.fusion_choice_] == max(scores.values())
+    assert model.n_patients_ == 24  # held-out patients stay counted (and in the baseline)
+
+
+def test_without_fusion_selection_every_labeled_row_trains(
+    cohort: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: list[int] = []
+    fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda t, d: trained.append(len(d.x)) or fit(t, d))
+    model = _fit(MultimodalCoxNnet(**TINY_MM, auxiliary_weight=0.5, random_state=0), cohort)
+    assert trained == [24]
+    assert model.fusion_choice_ == "joint" and model.fusion_validation_c_index_ == {}
+    assert model.module_.auxiliary_inputs == "fused"  # the auxiliary heads as before
+
+
+def test_validation_refit_chooses_then_trains_on_every_labeled_row(
+    cohort: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: list[int] = []
+    fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda t, d: trained.append(len(d.x)) or fit(t, d))
+    params = dict(TINY_MM, auxiliary_weight=0.5, random_state=0)
+    chosen = _fit(MultimodalCoxNnet(**params, fusion_selection="validation"), cohort)
+    refit = _fit(MultimodalCoxNnet(**params, fusion_selection="validation-refit"), cohort)
+    assert trained == [19, 19, 24]  # the same held-out choice, then all 24 patients
+    assert refit.fusion_choice_ == chosen.fusion_choice_
+    assert refit.fusion_validation_c_index_ == chosen.fusion_validation_c_index_
+    assert refit.module_.auxiliary_inputs == "single"
+    assert not hasattr(refit, "_refit_choice")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"fusion_selection": "gate"}, "fusion_selection must be one of", id="name"),
+        pytest.param({"fusion_selection": "validation"}, "need auxiliary_weight > 0", id="aux"),
+    ],
+)
+def test_fusion_selection_is_checked(
+    cohort: dict[str, Any], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        _fit(MultimodalCoxNnet(**TINY_MM, **kwargs), cohort)
+
+
+@pytest.mark.parametrize(
+    "choice", [pytest.param("joint", id="joint"), pytest.param("wsi", id="wsi"),
+               pytest.param("rna", id="rna")]
+)  # fmt: skip
+def test_fusion_choice_predicts_with_that_head_and_is_saved(
+    cohort: dict[str, Any], choice: str, tmp_path: Path
+) -> None:
+    model = _fit(
+        MultimodalCoxNnet(**TINY_MM, auxiliary_weight=0.5, fusion_selection="validation",
+                          random_state=0),
+        cohort,
+    )  # fmt: skip
+    model.fusion_choice_ = choice
+    risk, attention = model.predict(cohort["X"], cohort["bags"], return_attention=True)
+    np.testing.assert_array_equal(model.predict(cohort["X"], cohort["bags"]), risk)
+    assert len(attention) == 24 and "patch_scores" in attention[0]
+    with torch.no_grad():
+        inputs = cohort_inputs(model, cohort)
+        joint, aux = model.module_(inputs["rna"], inputs["tokens"], inputs["mask"],
+                                   return_auxiliary=True)  # fmt: skip
+        maps = model.module_(inputs["rna"], inputs["tokens"], inputs["mask"],
+                             return_attention=True)[1]  # fmt: skip
+    heads = {"joint": joint, **aux}
+    np.testing.assert_allclose(risk, heads[choice].double().numpy(), rtol=1e-5, atol=1e-6)
+    # the patch ranking shown is that of the head that predicts
+    shown = maps["wsi_pool_scores" if choice == "wsi" else "patch_scores"]
+    for b in (0, 5):
+        k = len(attention[b]["patch_index"])
+        np.testing.assert_allclose(attention[b]["patch_scores"], shown[b, :k].double().numpy(),
+                                   rtol=1e-5, atol=1e-7)  # fmt: skip
+    assert not torch.allclose(maps["wsi_pool_scores"], maps["patch_scores"])
+    loaded = coxmt.load_model(model.save(tmp_path / "m"))
+    assert loaded.fusion_choice_ == choice
+    assert loaded.fusion_validation_c_index_ == model.fusion_validation_c_index_
+    np.testing.assert_array_equal(loaded.predict(cohort["X"], cohort["bags"]), risk)
+
+
+def cohort_inputs(model: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation inputs of all of ``data``'s patients in one batch."""
+    cohort = model._cohort(data["X"], data["bags"])
+    return cohort.batch(np.arange(len(cohort)), model.max_tokens, None, torch.device("cpu"))

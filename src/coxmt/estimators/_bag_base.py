@@ -129,6 +129,16 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
     def _attention_record(self, maps: Any, b: int, k: int) -> dict[str, Any]:
         return {"patch_scores": maps[b, :k].double().cpu().numpy()}
 
+    def _held_out_split(self, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows and held-out labeled rows (early stopping's, if any)."""
+        return validation_split(event, self.early_stopping, self.validation_fraction, seed)
+
+    def _after_training(
+        self, cohort: _Cohort, event: np.ndarray, time: np.ndarray, held_out: np.ndarray
+    ) -> None:
+        """Called once the network is trained, before the Breslow baseline is fitted."""
+        return None
+
     # -- checks and helpers -----------------------------------------------------------
     def _check_params(self) -> None:
         checks = [
@@ -274,9 +284,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         dev = self.device_
         seed = self._seed()
 
-        tr_idx, val_idx = validation_split(
-            event, self.early_stopping, self.validation_fraction, seed
-        )
+        tr_idx, val_idx = self._held_out_split(event, seed)
         unl_idx = np.arange(n_lab, n_lab + n_unl)
 
         def idx_t(a: np.ndarray) -> torch.Tensor:
@@ -288,7 +296,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
             time=torch.as_tensor(time[tr_idx], dtype=torch.float64, device=dev),
             x_unlabeled=idx_t(unl_idx) if n_unl else None,
         )
-        if len(val_idx):
+        if self.early_stopping and len(val_idx):
             data.x_val = idx_t(val_idx)
             data.event_val = event[val_idx]
             data.time_val = time[val_idx]
@@ -313,6 +321,7 @@ class _BagCoxEstimator(SavedModelMixin, BaseEstimator):
         self.history_ = pd.DataFrame(trainer.history)
         self.n_epochs_ = len(trainer.history)
         self.best_epoch_ = trainer.best_epoch
+        self._after_training(cohort, event, time, val_idx)
         risk = self._predict_cohort(cohort)[0]
         self.baseline_ = BreslowBaseline().fit(risk, event, time)
         self.unique_times_ = self.baseline_.unique_times_

@@ -48,6 +48,7 @@ class _MultimodalNetworkParams:
     fusion: str = "concat"
     modality_dropout: float = 0.0
     auxiliary_weight: float = 0.0
+    fusion_selection: str = "none"
 
 
 # what a saved multimodal model without these parameters was trained and built with
@@ -55,6 +56,7 @@ _MULTIMODAL_LEGACY_PARAMS: dict[str, Any] = {
     "fusion": "concat",
     "modality_dropout": 0.0,
     "auxiliary_weight": 0.0,
+    "fusion_selection": "none",
 }
 
 
@@ -91,7 +93,18 @@ _MULTIMODAL_NETWORK_DOC = """
         embedding gets its own Cox head (used in training only), and the mean of
         their partial likelihoods on the labeled patients, times this weight, is
         added to the training loss, so that neither modality's encoder is left
-        untrained when the other fits the outcome first; 0 disables them."""
+        untrained when the other fits the outcome first; 0 disables them.
+    fusion_selection : {"none", "validation", "validation-refit"}, default "none"
+        "none": predict with the joint head. "validation": the auxiliary heads (needs
+        ``auxiliary_weight > 0``) read each modality's own tokens only, and after
+        training the predictor is picked among the joint, the RNA-only and the
+        slides-only head by Harrell's C on held-out labeled training patients
+        (the early-stopping split with ``early_stopping``, else a stratified
+        ``validation_fraction`` of the labeled patients, then not trained on); the
+        choice is ``fusion_choice_``, saved with the model. "validation-refit": the
+        same choice, then the network is trained again on all labeled patients
+        (without ``early_stopping``; twice the fitting time) and predicts with the
+        chosen head. Models saved before this parameter existed load as "none"."""
 
 
 @dataclass(repr=False, eq=False)

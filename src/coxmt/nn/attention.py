@@ -343,6 +343,12 @@ class CrossAttentionCox(nn.Module):
         Add one Cox head per pooled modality (``rna_aux``, ``wsi_aux``) whose risks
         are returned with ``return_auxiliary=True`` for auxiliary losses; they do
         not enter the predicted risk.
+    auxiliary_inputs : {"fused", "single"}, default "fused"
+        What the auxiliary heads read: "fused", each modality pooled after the
+        cross-attention (so it carries some of the other modality); "single", each
+        modality's own tokens pooled before the cross-attention (same pooling
+        modules, no new weights), so that ``rna_aux`` and ``wsi_aux`` are true
+        RNA-only and slides-only predictors.
 
     Examples
     --------
@@ -369,8 +375,14 @@ class CrossAttentionCox(nn.Module):
         fusion: str = "concat",
         modality_dropout: float = 0.0,
         auxiliary_heads: bool = False,
+        auxiliary_inputs: str = "fused",
     ) -> None:
         super().__init__()
+        if auxiliary_inputs not in ("fused", "single"):
+            raise ValueError(
+                f"auxiliary_inputs must be 'fused' or 'single', got {auxiliary_inputs!r}"
+            )
+        self.auxiliary_inputs = auxiliary_inputs
         if model_dim % n_heads:
             raise ValueError(f"model_dim ({model_dim}) must be divisible by n_heads ({n_heads})")
         if pooling not in ("mean", "attention"):
@@ -457,7 +469,9 @@ class CrossAttentionCox(nn.Module):
         The dict holds ``rna_to_wsi`` (batch, n_tokens, length) and ``wsi_to_rna``
         (batch, length, n_tokens), both averaged over heads, ``patch_scores``
         (batch, length): the RNA->WSI attention of each patch averaged over the
-        valid RNA tokens, and the masks ``rna_mask`` / ``wsi_mask`` used.
+        valid RNA tokens, ``wsi_pool_scores`` (batch, length): the weights with which
+        the patch tokens alone (before the cross-attention) are pooled, and the masks
+        ``rna_mask`` / ``wsi_mask`` used.
         """
         rna_missing = torch.isnan(rna).all(dim=1)
         rna_missing, mask = self._drop_modalities(
@@ -500,6 +514,9 @@ class CrossAttentionCox(nn.Module):
         if return_auxiliary:
             if self.rna_aux is None or self.wsi_aux is None:
                 raise ValueError("return_auxiliary needs a network built with auxiliary_heads=True")
+            if self.auxiliary_inputs == "single":
+                z_r = self._pool(r, r_mask, self.rna_pool)
+                z_w = self._pool(w, w_mask, self.wsi_pool)
             return risk, {
                 "rna": self.rna_aux(z_r).squeeze(-1),
                 "wsi": self.wsi_aux(z_w).squeeze(-1),
@@ -508,7 +525,13 @@ class CrossAttentionCox(nn.Module):
             return risk
         valid_r = (~r_mask).to(a_rw.dtype).unsqueeze(-1)
         patch_scores = (a_rw * valid_r).sum(dim=1) / valid_r.sum(dim=1).clamp_min(1.0)
+        if self.wsi_pool is not None:  # the slides-only pooling (what ``wsi_aux`` reads)
+            wsi_only = self.wsi_pool(w, w_mask)[1]
+        else:
+            valid_w = (~w_mask).to(w.dtype)
+            wsi_only = valid_w / valid_w.sum(dim=1, keepdim=True).clamp_min(1.0)
         maps = {
+            "wsi_pool_scores": wsi_only,
             "rna_to_wsi": a_rw,
             "wsi_to_rna": a_wr,
             "patch_scores": patch_scores,

@@ -448,24 +448,35 @@ def test_early_stopping_monitors_validation_c_index(data: dict) -> None:
     assert model.best_epoch_ is not None and model.best_epoch_ < model.n_epochs_
 
 
-@pytest.mark.parametrize("seed", [pytest.param(0, id="seed0"), pytest.param(1, id="seed1")])
-def test_fusion_selection_is_not_worse_than_the_informative_modality(seed: int) -> None:
-    """RNA is pure noise: the selected head must score like the slides-only model.
-
-    Without selection the fused network is 0.02-0.04 below slides-only on these data
-    (seeds 0-5); with "validation-refit" it is within 0.03 on 5 of those 6 seeds (the
-    held-out C-index of 24 patients is noisy: seed 4 picks the joint head, -0.032).
-    """
+def _fusion_gap(seed: int, selection: str) -> float:
+    """Test C of the fused model minus that of the slides-only model; RNA is pure noise."""
     data = make_bag_data(seed=seed)
     X = pd.DataFrame(np.random.default_rng(seed + 10).normal(size=data["X"].shape))
     y = (data["event"][:120], data["time"][:120])
     y_test = (data["event"][120:], data["time"][120:])
+    extra = {"auxiliary_weight": 1.0} if selection != "none" else {}
     fused = MultimodalCoxNnet(
-        **TINY_MM, max_epochs=25, auxiliary_weight=1.0,
-        fusion_selection="validation-refit", random_state=seed,
-    ).fit(X[:120], data["bags"][:120], y)  # fmt: skip
+        **TINY_MM, max_epochs=25, fusion_selection=selection, random_state=seed, **extra
+    ).fit(X[:120], data["bags"][:120], y)
     slides = WSICoxNnet(**TINY_WSI, max_epochs=25, random_state=seed).fit(data["bags"][:120], y)
+    if selection != "none":
+        assert fused.fusion_choice_ in ("joint", "wsi")  # never the pure-noise RNA head
     c_fused = fused.score(X[120:], data["bags"][120:], y_test)
-    c_slides = slides.score(data["bags"][120:], y_test)
-    assert fused.fusion_choice_ in ("joint", "wsi")
-    assert c_fused >= c_slides - 0.03, (fused.fusion_validation_c_index_, c_fused, c_slides)
+    return float(c_fused - slides.score(data["bags"][120:], y_test))
+
+
+@pytest.mark.slow
+def test_fusion_selection_is_not_worse_than_the_informative_modality() -> None:
+    """RNA is pure noise: over seeds 0-5, plain fusion scores below slides-only, the
+    held-out selection ("validation-refit") does not.
+
+    Every seed is used (none picked): the mean gap of the selected model must be above
+    -0.015 and above plain fusion's; single seeds may miss by the noise of a held-out
+    C-index of 24 patients, so each must only be above -0.05.
+    """
+    seeds = range(6)
+    selected = [_fusion_gap(s, "validation-refit") for s in seeds]
+    plain = [_fusion_gap(s, "none") for s in seeds]
+    assert np.mean(selected) > -0.015, selected
+    assert np.mean(selected) > np.mean(plain), (selected, plain)
+    assert min(selected) > -0.05, selected

@@ -11,11 +11,9 @@ from coxmt._validation import (
     derive_seed,
     make_target,
     resolve_seed,
-    unwrap_unlabeled,
 )
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
-    aligned_target,
     fit_with_unlabeled,
     is_semi_supervised,
     stack_rows,
@@ -117,10 +115,9 @@ class LabelFraction(DelegatingSurvivalEstimator):
         -------
         self
         """
-        X_unlabeled = unwrap_unlabeled(X_unlabeled, self)
         if not 0.0 < float(self.fraction) <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        y, event, time = aligned_target(X, y)
+        X_unlabeled, y, event, time = self._fit_inputs(X, y, X_unlabeled)
         keep = self.kept_rows(event, float(self.fraction), resolve_seed(self.random_state))
         drop = np.setdiff1d(np.arange(len(event)), keep)
         est = clone(self.estimator)

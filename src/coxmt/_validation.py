@@ -14,11 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Seeds have their home in coxmt._random; resolve_seed and derive_seed stay importable
-# from here under the names model selection uses.
-from coxmt._random import derive_seed
-from coxmt._random import draw_seed as resolve_seed
-
 __all__ = [
     "Unlabeled",
     "check_aligned_ids",
@@ -26,11 +21,9 @@ __all__ = [
     "check_layer_sizes",
     "check_survival_target",
     "check_tensor_target",
-    "derive_seed",
     "format_columns",
     "format_rows",
     "make_target",
-    "resolve_seed",
     "unwrap_unlabeled",
 ]
 

@@ -18,7 +18,8 @@ A plain array is refused there with an error (scikit-learn would cut it by the
 folds when it has as many rows as ``X`` and pass it whole otherwise).
 """
 
-from coxmt._validation import Unlabeled, derive_seed
+from coxmt._random import derive_seed
+from coxmt._validation import Unlabeled
 from coxmt.model_selection._calibration import CalibratedRisk, fit_risk_scale
 from coxmt.model_selection._ensemble import SeedEnsemble
 from coxmt.model_selection._fit_many import fit_many

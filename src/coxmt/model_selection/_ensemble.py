@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from coxmt._validation import derive_seed, make_target, resolve_seed
+from coxmt._random import derive_seed, draw_seed
+from coxmt._validation import make_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.estimators._mixins import SavedModelMixin
@@ -178,7 +179,7 @@ class SeedEnsemble(BaselineRiskModel):
                     "member or a single int"
                 )
             return [int(s) for s in rs]
-        base = resolve_seed(rs)
+        base = draw_seed(rs)
         return [derive_seed(base, k) for k in range(n)]
 
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> SeedEnsemble:

@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
+from coxmt._random import derive_seed, draw_seed
 from coxmt._validation import (
-    derive_seed,
     make_target,
-    resolve_seed,
 )
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
@@ -118,7 +117,7 @@ class LabelFraction(DelegatingSurvivalEstimator):
         if not 0.0 < float(self.fraction) <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
         X_unlabeled, y, event, time = self._fit_inputs(X, y, X_unlabeled)
-        keep = self.kept_rows(event, float(self.fraction), resolve_seed(self.random_state))
+        keep = self.kept_rows(event, float(self.fraction), draw_seed(self.random_state))
         drop = np.setdiff1d(np.arange(len(event)), keep)
         est = clone(self.estimator)
         unl = None

@@ -11,11 +11,10 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from coxmt._random import derive_seed, draw_seed
 from coxmt._validation import (
     check_aligned_ids,
     check_survival_target,
-    derive_seed,
-    resolve_seed,
     unwrap_unlabeled,
 )
 from coxmt.metrics import concordance_index
@@ -91,7 +90,7 @@ def inner_folds(
     if int(cv) < 2:
         raise ValueError(f"cv must be >= 2 or a cross-validation splitter, got {cv}")
     n_folds = int(min(int(cv), max(2, event.sum()), max(2, (~event).sum())))
-    seed = derive_seed(resolve_seed(random_state), 1)
+    seed = derive_seed(draw_seed(random_state), 1)
     splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros((len(event), 1)), event))
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, StratifiedGroupKFold
 
-from coxmt._validation import check_survival_target, derive_seed, resolve_seed
+from coxmt._random import derive_seed, draw_seed
+from coxmt._validation import check_survival_target
 
 __all__ = ["SiteHeldOutKFold", "site_codes"]
 
@@ -134,7 +135,7 @@ class SiteHeldOutKFold(BaseCrossValidator):
                 f"{n_sites}"
             )
         event = _event(y, n)
-        seed = resolve_seed(self.random_state)
+        seed = draw_seed(self.random_state)
         for r in range(int(self.n_repeats)):
             cv = StratifiedGroupKFold(
                 int(self.n_splits), shuffle=True, random_state=derive_seed(seed, 11, r)

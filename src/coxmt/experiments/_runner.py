@@ -37,11 +37,11 @@ from coxmt.experiments._store import (
 from coxmt.experiments._tasks import (
     CVData,
     Task,
-    accepts_unlabeled,
     run_local,
     run_ray,
     set_random_state,
 )
+from coxmt.model_selection import accepts_unlabeled
 
 __all__ = ["check_fold_count", "cross_validate"]
 

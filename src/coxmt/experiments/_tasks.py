@@ -8,7 +8,6 @@ test and unlabeled patients. The data itself travels once per worker.
 
 from __future__ import annotations
 
-import inspect
 import multiprocessing
 import os
 import time as _time
@@ -27,7 +26,6 @@ from coxmt.experiments._evaluate import evaluate_fold
 __all__ = [
     "CVData",
     "Task",
-    "accepts_unlabeled",
     "init_ray",
     "ray_task_options",
     "run_local",
@@ -67,17 +65,6 @@ class Task:
     @property
     def key(self) -> tuple[str, int, int]:
         return (self.model, self.repeat, self.fold)
-
-
-def accepts_unlabeled(estimator: Any) -> bool:
-    """Whether ``estimator.fit`` has an explicit ``X_unlabeled`` parameter."""
-    fit = getattr(estimator, "fit", None)
-    if fit is None:
-        return False
-    try:
-        return "X_unlabeled" in inspect.signature(fit).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def set_random_state(estimator: Any, seed: int) -> Any:

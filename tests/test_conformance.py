@@ -39,7 +39,13 @@ import coxmt.estimators as E
 from coxmt._validation import make_target
 from coxmt.io import load_model, save_model
 from coxmt.metrics import concordance_index
-from coxmt.model_selection import CalibratedRisk, InnerCVSearch, LabelFraction, SeedEnsemble
+from coxmt.model_selection import (
+    CalibratedRisk,
+    CoxMTCV,
+    InnerCVSearch,
+    LabelFraction,
+    SeedEnsemble,
+)
 
 N, P, D = 48, 6, 4  # patients, features (genes), patch-feature dimension
 
@@ -124,6 +130,16 @@ CASES = [
     ),
     Case(
         SeedEnsemble, {"estimator": E.CoxNnet(**TINY_NET), "n_members": 2, "random_state": [0, 1]}
+    ),
+    Case(
+        CoxMTCV,
+        {
+            "estimator": E.CoxMT(**TINY_NET),
+            "param_grid": {"learning_rate": [1e-3, 1e-2]},
+            "cv": 2,
+            "n_members": 2,
+            "random_state": 0,
+        },
     ),
     Case(
         CalibratedRisk,

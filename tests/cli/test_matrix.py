@@ -35,6 +35,12 @@ FAST = {
     "coxph": ["--param", "n_alphas=10"],
     "rsf": ["--param", "n_estimators=10"],
     "deepsurv": ["--param", "max_epochs=3", "--param", "hidden_layer_sizes=8"],
+    "coxmt-cv": [
+        "--param",
+        "estimator__max_epochs=5",
+        "--param",
+        "estimator__hidden_layer_sizes=16",
+    ],
 }
 # the hyperparameter each model's sweep varies
 GRID = {
@@ -43,11 +49,12 @@ GRID = {
     "coxph": "l1_ratio=0,0.5",
     "rsf": "min_samples_leaf=3,6",
     "deepsurv": "dropout=0,0.1",
+    "coxmt-cv": "n_members=1,2",
 }
 HAS_PYCOX = importlib.util.find_spec("pycox") is not None and (
     importlib.util.find_spec("torchtuples") is not None
 )
-SAVABLE = ["coxmt", "coxnnet", "coxph", "rsf"]
+SAVABLE = ["coxmt", "coxnnet", "coxph", "rsf", "coxmt-cv"]
 ALL = [
     *SAVABLE,
     pytest.param(

@@ -353,7 +353,7 @@ def show_progress(requested: bool) -> bool:
 
 def check_param_names(estimator: Any, names: Iterable[str], option: str) -> None:
     """Refuse hyperparameter names the estimator does not have, listing the valid ones."""
-    valid = sorted(estimator.get_params(deep=False))
+    valid = sorted(estimator.get_params(deep=True))
     bad = [n for n in names if n not in valid]
     if bad:
         raise ValueError(
@@ -512,15 +512,17 @@ def configure_estimator(
     user = parse_params(param)
     check_param_names(estimator, user, option)
     defaults: dict[str, Any] = {}
-    names = estimator.get_params(deep=False)
+    names = estimator.get_params(deep=True)
     if seed is not None and "random_state" in names:
         defaults["random_state"] = seed
     if epochs is not None:
-        if "max_epochs" not in names:
+        # a wrapper (e.g. coxmt-cv) passes the epochs on to the network it wraps
+        key = next((k for k in ("max_epochs", "estimator__max_epochs") if k in names), None)
+        if key is None:
             raise ValueError(f"--epochs does not apply to {label} (it has no training epochs)")
-        if "max_epochs" in user and user["max_epochs"] != epochs:
-            raise ValueError("--epochs and --param max_epochs disagree; give one of them")
-        defaults["max_epochs"] = epochs
+        if key in user and user[key] != epochs:
+            raise ValueError(f"--epochs and --param {key} disagree; give one of them")
+        defaults[key] = epochs
     try:
         return estimator.set_params(**{**defaults, **user})
     except (TypeError, ValueError) as exc:

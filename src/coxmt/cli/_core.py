@@ -137,7 +137,7 @@ def fit(
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
             f"compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
-            "coxnnet, coxph, coxnet, rsf or deepsurv"
+            "coxmt-cv, coxnnet, coxph, coxnet, rsf or deepsurv"
         )
     pre = build_preprocessing(top_genes, log2, True, impute, transform, clip)
     table = load_labeled(data, time_col, event_col, event_means, features, id_col, impute)

@@ -153,9 +153,13 @@ def _models(names: str, epochs: int | None, param: list[str] | None = None) -> d
     out: dict[str, Any] = {}
     for name in [n.strip() for n in names.split(",") if n.strip()]:
         est = get_model(name)
-        if epochs is not None and "max_epochs" in est.get_params():
-            est.set_params(max_epochs=epochs)
-        own = {k: v for k, v in user.items() if k in est.get_params(deep=False)}
+        names_of = est.get_params(deep=True)
+        if epochs is not None:
+            # a wrapper (e.g. coxmt-cv) passes the epochs on to the network it wraps
+            key = next((k for k in ("max_epochs", "estimator__max_epochs") if k in names_of), None)
+            if key is not None:
+                est.set_params(**{key: epochs})
+        own = {k: v for k, v in user.items() if k in names_of}
         try:
             est.set_params(**own)
         except (TypeError, ValueError) as exc:
@@ -166,7 +170,7 @@ def _models(names: str, epochs: int | None, param: list[str] | None = None) -> d
         out[label] = est
     if not out:
         raise ValueError("--models is empty; pass e.g. --models coxmt,coxnnet")
-    known = {k for est in out.values() for k in est.get_params(deep=False)}
+    known = {k for est in out.values() for k in est.get_params(deep=True)}
     unknown = [k for k in user if k not in known]
     if unknown:
         valid = sorted(known)

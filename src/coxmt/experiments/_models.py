@@ -9,9 +9,26 @@ from typing import Any
 
 __all__ = ["MODEL_NAMES", "display_name", "get_model", "grid_models", "parse_param_grid"]
 
+
+class _New:
+    """A default hyperparameter that is an estimator: a fresh instance for every model built."""
+
+    def __init__(self, module: str, cls: str) -> None:
+        self.module, self.cls = module, cls
+
+    def __call__(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.cls)()
+
+
 # short name -> (module, class, display name, default hyperparameters)
 _REGISTRY: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "coxmt": ("coxmt.estimators", "CoxMT", "Cox-MT", {}),
+    "coxmt-cv": (
+        "coxmt.model_selection",
+        "CoxMTCV",
+        "Cox-MT CV",
+        {"estimator": _New("coxmt.estimators", "CoxMT")},
+    ),
     "coxnnet": ("coxmt.estimators", "CoxNnet", "Cox-nnet", {}),
     "coxph": ("coxmt.estimators.linear", "PenalizedCox", "CoxPH", {}),
     "coxnet": ("coxmt.estimators.linear", "PenalizedCox", "Coxnet", {"l1_ratio": 0.5}),
@@ -19,6 +36,9 @@ _REGISTRY: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "deepsurv": ("coxmt.estimators.baselines", "DeepSurv", "DeepSurv", {}),
 }
 _ALIASES = {
+    "coxmtcv": "coxmt-cv",
+    "cox-mt-cv": "coxmt-cv",
+    "recommended": "coxmt-cv",
     "cox-mt": "coxmt",
     "cox_mt": "coxmt",
     "cox-nnet": "coxnnet",
@@ -63,7 +83,8 @@ def get_model(name: str, **params: Any) -> Any:
     Parameters
     ----------
     name : str
-        ``"coxmt"`` (:class:`coxmt.CoxMT`), ``"coxnnet"`` (:class:`coxmt.CoxNnet`),
+        ``"coxmt"`` (:class:`coxmt.CoxMT`), ``"coxmt-cv"`` (the recommended model,
+        :class:`coxmt.model_selection.CoxMTCV` around a default Cox-MT), ``"coxnnet"`` (:class:`coxmt.CoxNnet`),
         ``"coxph"`` (penalised linear Cox, ``PenalizedCox`` with its defaults),
         ``"coxnet"`` (the same with ``l1_ratio=0.5``, elastic net), ``"rsf"`` (random
         survival forest), ``"deepsurv"`` (from ``coxmt.estimators.baselines``), or
@@ -109,9 +130,12 @@ def get_model(name: str, **params: Any) -> Any:
             f"model {label!r} is not available: {module_name} has no {cls_name!r}; "
             "upgrade coxmt or choose another model"
         )
+    defaults = {k: v() if isinstance(v, _New) else v for k, v in defaults.items()}
+    own = {k: v for k, v in params.items() if "__" not in k}
+    nested = {k: v for k, v in params.items() if "__" in k}  # e.g. estimator__max_epochs
     try:
-        return cls(**{**defaults, **params})
-    except TypeError as exc:
+        return cls(**{**defaults, **own}).set_params(**nested)
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"bad hyperparameters for model {label!r}: {exc}") from None
 
 

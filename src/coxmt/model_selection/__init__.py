@@ -1,6 +1,7 @@
 """Model selection for semi-supervised survival models.
 
-Above the estimators and below the experiments: fitting many models at once
+Above the estimators and below the experiments: the recommended model
+(:class:`CoxMTCV`: Cox-MT tuned by inner CV, seed-ensembled, calibrated), fitting many models at once
 (:func:`fit_many`), nested hyperparameter search that
 keeps unlabeled patients whole (:class:`InnerCVSearch`), the wrapper that makes
 scikit-learn's own searches do the same (:class:`Unlabeled`), label-scarcity
@@ -21,6 +22,7 @@ folds when it has as many rows as ``X`` and pass it whole otherwise).
 from coxmt._random import derive_seed
 from coxmt._validation import Unlabeled
 from coxmt.model_selection._calibration import CalibratedRisk, fit_risk_scale
+from coxmt.model_selection._cox_mt_cv import DEFAULT_GRID, CoxMTCV
 from coxmt.model_selection._ensemble import SeedEnsemble
 from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._genes import align_genes, gene_symbol
@@ -30,7 +32,9 @@ from coxmt.model_selection._search import InnerCVSearch
 from coxmt.model_selection._sites import SiteHeldOutKFold, site_codes
 
 __all__ = [
+    "DEFAULT_GRID",
     "CalibratedRisk",
+    "CoxMTCV",
     "InnerCVSearch",
     "LabelFraction",
     "SeedEnsemble",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,15 @@ _REGISTRY: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "Cox-MT CV",
         {"estimator": _New("coxmt.estimators", "CoxMT")},
     ),
+    "coxnnet-cv": (
+        "coxmt.model_selection",
+        "CoxMTCV",
+        "Cox-nnet CV",
+        {
+            "estimator": _New("coxmt.estimators", "CoxNnet"),
+            "param_grid": {"learning_rate": [1e-3, 1e-2], "dropout": [0.2, 0.5]},
+        },
+    ),
     "coxnnet": ("coxmt.estimators", "CoxNnet", "Cox-nnet", {}),
     "coxph": ("coxmt.estimators.linear", "PenalizedCox", "CoxPH", {}),
     "coxnet": ("coxmt.estimators.linear", "PenalizedCox", "Coxnet", {"l1_ratio": 0.5}),
@@ -39,6 +49,8 @@ _ALIASES = {
     "coxmtcv": "coxmt-cv",
     "cox-mt-cv": "coxmt-cv",
     "recommended": "coxmt-cv",
+    "coxnnetcv": "coxnnet-cv",
+    "cox-nnet-cv": "coxnnet-cv",
     "cox-mt": "coxmt",
     "cox_mt": "coxmt",
     "cox-nnet": "coxnnet",
@@ -84,7 +96,9 @@ def get_model(name: str, **params: Any) -> Any:
     ----------
     name : str
         ``"coxmt"`` (:class:`coxmt.CoxMT`), ``"coxmt-cv"`` (the recommended model,
-        :class:`coxmt.model_selection.CoxMTCV` around a default Cox-MT), ``"coxnnet"`` (:class:`coxmt.CoxNnet`),
+        :class:`coxmt.model_selection.CoxMTCV` around a default Cox-MT),
+        ``"coxnnet-cv"`` (the same recipe around Cox-nnet, tuning learning rate and
+        dropout), ``"coxnnet"`` (:class:`coxmt.CoxNnet`),
         ``"coxph"`` (penalised linear Cox, ``PenalizedCox`` with its defaults),
         ``"coxnet"`` (the same with ``l1_ratio=0.5``, elastic net), ``"rsf"`` (random
         survival forest), ``"deepsurv"`` (from ``coxmt.estimators.baselines``), or
@@ -130,7 +144,7 @@ def get_model(name: str, **params: Any) -> Any:
             f"model {label!r} is not available: {module_name} has no {cls_name!r}; "
             "upgrade coxmt or choose another model"
         )
-    defaults = {k: v() if isinstance(v, _New) else v for k, v in defaults.items()}
+    defaults = {k: v() if isinstance(v, _New) else copy.deepcopy(v) for k, v in defaults.items()}
     own = {k: v for k, v in params.items() if "__" not in k}
     nested = {k: v for k, v in params.items() if "__" in k}  # e.g. estimator__max_epochs
     try:

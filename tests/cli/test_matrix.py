@@ -225,3 +225,15 @@ def test_fit_reports_the_features_the_model_uses(demo_csv: Path, tmp_path: Path)
     assert code == 0, text
     assert "20 of 76 features" in text
     assert load_model(tmp_path / "m").steps[-1][1].n_features_in_ == 20
+
+
+def test_epochs_reach_the_network_inside_coxmt_cv(demo_csv: Path, tmp_path: Path) -> None:
+    code, text = _invoke(
+        "fit", "--data", demo_csv, "--model", "coxmt-cv", "--epochs", "3", "--top-genes", "20",
+        "--param", "estimator__hidden_layer_sizes=8", "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert code == 0, text
+    model = load_model(tmp_path / "m").steps[-1][1]
+    assert type(model).__name__ == "CoxMTCV"
+    assert {m.max_epochs for m in model.ensemble_.estimators_} == {3}
+    assert 0 < model.scale_ and len(model.cv_results_) == 4

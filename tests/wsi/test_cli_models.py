@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from coxmt.cli import app as coxmt_app
+from coxmt.io import load_model
 from coxmt.wsi import write_features
 from coxmt.wsi.heatmap import read_attention_h5
 from coxmt.wsi.matching import find_feature_files, match_slides, match_table_slides
@@ -254,6 +255,7 @@ def test_attention_file_draws_a_heatmap(
         pytest.param({"--slide-col": "twice"}, r"slide '[^']+' is listed for two patients, "
                      r"'TCGA-AB-0000' and 'TCGA-AB-0001' in 'twice'", id="slide-of-two-patients"),
         pytest.param({"--features": "_rnaseq$"}, r"uses slides only", id="features-slide-only"),
+        pytest.param({"--transform": "arcsinh"}, r"uses slides only", id="transform-slide-only"),
         pytest.param({"--model": "wsi-cox"}, r"unknown --model 'wsi-cox'; choose from wsi-coxmt",
                      id="unknown-model"),
     ],
@@ -295,6 +297,32 @@ def test_fit_errors(
     assert len(lines) == 1, r.output
     assert re.search(message, " ".join(r.output.split())), r.output
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "method", "clip"),
+    [
+        pytest.param([], "auto", 5.0, id="defaults"),
+        pytest.param(["--transform", "none", "--clip", "3"], "none", 3.0, id="none-clip3"),
+    ],
+)
+def test_multimodal_rna_preprocessing_options_are_saved(
+    app: typer.Typer,
+    runner: CliRunner,
+    cohort: Cohort,
+    tmp_path: Path,
+    options: list[str],
+    method: str,
+    clip: float,
+) -> None:
+    out = tmp_path / "model"
+    r = runner.invoke(app, [*_fit_args(cohort, "multimodal-coxnnet", out), *options])
+    assert r.exit_code == 0, r.output
+    steps = {type(step).__name__: step for _, step in load_model(out).steps}
+    assert (
+        steps["ExpressionTransform"].method if "ExpressionTransform" in steps else "none"
+    ) == method
+    assert steps["Clip"].limit == clip
 
 
 def test_predict_refuses_a_tabular_model(

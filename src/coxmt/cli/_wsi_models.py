@@ -18,6 +18,7 @@ from typing import Any
 import typer
 
 from coxmt.cli._common import (
+    CLIP_HELP,
     EPOCHS_OPTION,
     EVENT_COL_OPTION,
     EVENT_MEANS_OPTION,
@@ -26,6 +27,7 @@ from coxmt.cli._common import (
     SEED_OPTION,
     THREADS_OPTION,
     TIME_COL_OPTION,
+    TRANSFORM_HELP,
     build_preprocessing,
     check_missing_values,
     cli_errors,
@@ -317,6 +319,8 @@ def fit(
         None, help="Multimodal: keep the K most variable RNA-seq columns (fitted on the table)."
     ),
     log2: bool = typer.Option(False, help="Multimodal: log2(x + 1) the RNA-seq first."),
+    transform: str = typer.Option("auto", help="Multimodal: " + TRANSFORM_HELP),
+    clip: float = typer.Option(5.0, help="Multimodal: " + CLIP_HELP),
     impute: str | None = IMPUTE_OPTION,
     param: list[str] = PARAM_OPTION,
     epochs: int | None = EPOCHS_OPTION,
@@ -338,9 +342,11 @@ def fit(
     if "verbose" not in parse_params(param):
         estimator.set_params(verbose=show_progress(verbose))
     multimodal = type(estimator).__name__.startswith("Multimodal")
-    if not multimodal and (features is not None or top_genes is not None or log2):
+    rna_options = transform != "auto" or clip != 5.0
+    if not multimodal and (features is not None or top_genes is not None or log2 or rna_options):
         raise ValueError(
-            f"--features, --top-genes and --log2 select RNA-seq for multimodal models; {model} "
+            f"--features, --top-genes, --log2, --transform and --clip select and prepare RNA-seq "
+            f"for multimodal models; {model} "
             "uses slides only (choose --model multimodal-coxmt to add RNA-seq)"
         )
     if unlabeled is not None:  # refused before any table is read
@@ -351,7 +357,9 @@ def fit(
             refuse=True,
             semi_supervised=model.replace("coxnnet", "coxmt"),
         )
-    pre = build_preprocessing(top_genes, log2, True, impute) if multimodal else None
+    pre = (
+        build_preprocessing(top_genes, log2, True, impute, transform, clip) if multimodal else None
+    )
     labeled = load_labeled(
         table, time_col, event_col, event_means, features if multimodal else [], id_col
     )

@@ -16,10 +16,13 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(DOCS / "_ext"))
 # one thread per process: the examples train small networks, and extra threads only
 # oversubscribe the cores of a shared machine
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from figure_scraper import FigureScraper  # noqa: E402
 
 import coxmt  # noqa: E402
 
@@ -140,6 +143,8 @@ def write_api_pages() -> None:
         "",
         "The public API: every name in the ``__all__`` of these modules, and nothing else.",
         "Names starting with ``_`` are internal and may change without notice.",
+        "The examples in these docstrings run as doctests in CI (``--doctest-modules`` in",
+        "pytest's ``addopts``), so they work with the version they document.",
         "",
         ".. list-table::",
         "   :widths: 30 70",
@@ -208,6 +213,8 @@ write_cli_help()
 write_plan_page()
 
 # -- Tutorials (executed at build time) -----------------------------------------------
+
+
 sphinx_gallery_conf = {
     "examples_dirs": ["tutorials"],
     "gallery_dirs": ["auto_tutorials"],
@@ -223,6 +230,7 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "show_memory": False,
     "min_reported_time": 1,
+    "image_scrapers": (FigureScraper(), "matplotlib"),  # ours first: it skips pyplot figures
 }
 
 

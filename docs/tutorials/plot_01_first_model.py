@@ -85,18 +85,16 @@ ibs_km = integrated_brier_score(y_train, y_test, np.tile(km_at, (len(y_test), 1)
 print(f"IBS {ibs:.3f}; Kaplan-Meier for everybody: {ibs_km:.3f}")
 
 # %%
-# A plot: the predicted curves of the three patients with the lowest, median and
+# A plot: the predicted curves of the test patients with the lowest, median and
 # highest risk, next to the Kaplan-Meier curve of the training patients.
 import matplotlib.pyplot as plt
 
 order = np.argsort(risk)
+grid = np.linspace(0, times[-1], 200)
+curves = model.predict_survival_function(X_test.iloc[order[[0, len(order) // 2, -1]]], times=grid)
 fig, ax = plt.subplots(figsize=(6, 4))
-for label, i in (
-    ("lowest risk", order[0]),
-    ("median risk", order[len(order) // 2]),
-    ("highest risk", order[-1]),
-):
-    ax.plot(times / 365.25, surv[i], label=label)
+for label, curve in zip(("lowest risk", "median risk", "highest risk"), curves, strict=True):
+    ax.plot(grid / 365.25, curve, label=label)
 ax.step(
     km_times / 365.25, km_surv, where="post", color="grey", ls="--", label="Kaplan-Meier (training)"
 )

@@ -50,11 +50,14 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"coxmt {release}"
 html_static_path: list[str] = []
 html_theme_options = {
+    "header_links_before_dropdown": 4,
     "navigation_depth": 3,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+# pages without sub-pages need no section navigation
+html_sidebars = {page: [] for page in ("index", "cli", "plan", "citing", "changelog")}
 
 # -- API reference --------------------------------------------------------------------
 autosummary_generate = True

@@ -118,7 +118,7 @@ def _api_page(module_name: str) -> str:
         lines.append("")
         return "\n".join(lines)
     lines += [
-        ".. rubric:: Public names (``__all__``)",
+        ".. rubric:: Public names",
         "",
         f".. currentmodule:: {module_name}",
         "",

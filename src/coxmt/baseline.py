@@ -19,14 +19,15 @@ __all__ = ["BreslowBaseline"]
 class BreslowBaseline:
     """Breslow estimator of the cumulative baseline hazard.
 
-    Attributes (after ``fit``)
-    --------------------------
+    Attributes
+    ----------
     unique_times_ : ndarray
         Distinct event times (where the step function jumps).
     cum_baseline_hazard_ : ndarray
         ``H0`` at ``unique_times_`` relative to ``exp(shift_)``.
     shift_ : float
         Risk offset used for numerical stability (``max`` training risk).
+        All three are set by ``fit``.
 
     Examples
     --------

@@ -45,13 +45,13 @@ class TopVarianceGenes(_NaNTransformer):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Set when fitted on a DataFrame with string column names.
-    variances_ : ndarray of shape (n_features_in_,)
+    variances_ : ndarray of shape ``(n_features_in_,)``
         Training variance per column (NaN for all-NaN columns).
-    support_ : ndarray of bool, shape (n_features_in_,)
+    support_ : ndarray of bool, shape ``(n_features_in_,)``
         Mask of the kept columns.
     k_ : int
         Number of columns kept.
-    constant_mask_ : ndarray of bool, shape (n_features_in_,)
+    constant_mask_ : ndarray of bool, shape ``(n_features_in_,)``
         Columns that are constant (or all-NaN) on the training data.
     dropped_constant_ : ndarray of str
         Names of the constant columns that were not kept.

@@ -263,7 +263,7 @@ class VisionTransformer(nn.Module):
         return torch.cat([*prefix, x], dim=1) + pos
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """All tokens after the final norm: (B, prefix + H'*W', D)."""
+        """All tokens after the final norm: ``(B, prefix + H' * W', D)``."""
         x = self._pos_embed(self.patch_embed(x))
         return self.norm(self.blocks(x))
 

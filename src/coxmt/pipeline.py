@@ -107,5 +107,28 @@ class SurvivalPipeline(Pipeline):
 
 
 def make_survival_pipeline(*steps: Any) -> SurvivalPipeline:
-    """Build a :class:`SurvivalPipeline` with automatically named steps (like ``make_pipeline``)."""
-    return SurvivalPipeline(make_pipeline(*steps).steps)
+    """Build a :class:`SurvivalPipeline` with automatically named steps (like ``make_pipeline``).
+
+    A step that is itself a scikit-learn ``Pipeline`` (e.g. the one
+    :func:`~coxmt.preprocessing.make_rnaseq_preprocessor` returns) is spliced in step
+    by step, so that the result is one flat pipeline that ``coxmt.io.save_model``
+    can save.
+
+    Examples
+    --------
+    >>> from coxmt import CoxMT
+    >>> from coxmt.preprocessing import make_rnaseq_preprocessor
+    >>> pipe = make_survival_pipeline(make_rnaseq_preprocessor(k=100), CoxMT())
+    >>> [name for name, _ in pipe.steps]
+    ['transform', 'top_variance', 'scale', 'clip', 'coxmt']
+    """
+    flat: list[Any] = []
+    for step in steps:
+        if isinstance(step, Pipeline):
+            flat.extend(step.steps)
+        else:
+            flat.extend(make_pipeline(step).steps)
+    names = [name for name, _ in flat]
+    if len(set(names)) != len(names):  # e.g. two spliced pipelines with a "scale" step
+        return SurvivalPipeline(make_pipeline(*[est for _, est in flat]).steps)
+    return SurvivalPipeline(flat)

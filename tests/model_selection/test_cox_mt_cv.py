@@ -130,3 +130,22 @@ def test_refuses(data, kwargs, match) -> None:
     X, _, event, time = data
     with pytest.raises(ValueError, match=match):
         CoxMTCV(**kwargs).fit(X, (event, time))
+
+
+def test_pipeline_with_rnaseq_preprocessing_saves_and_loads(tmp_path) -> None:
+    """The recipe the docstring gives: preprocessing spliced into one savable pipeline."""
+    import pandas as pd
+
+    from coxmt.pipeline import make_survival_pipeline
+    from coxmt.preprocessing import make_rnaseq_preprocessor
+
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame(rng.poisson(50, size=(80, 30)), columns=[f"G{i}" for i in range(30)])
+    y = (rng.random(80) < 0.6, rng.exponential(1.0, 80))
+    model = make_survival_pipeline(
+        make_rnaseq_preprocessor(k=10), CoxMTCV(CoxMT(**NET), cv=2, random_state=0)
+    )
+    model.fit(counts, y, X_unlabeled=counts.iloc[:20])
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    np.testing.assert_allclose(back.predict(counts), model.predict(counts), rtol=1e-6)

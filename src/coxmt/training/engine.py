@@ -44,6 +44,7 @@ from coxmt.training.noise import FirstLayer, HiddenNoise, NoiseRng, RowSpace
 from coxmt.training.packing import ModelData, ModelSpec, PreparedStack, take_rows
 from coxmt.training.seeding import init_generator, stream_generator
 from coxmt.training.stacked import StackedMLP, dropout_masks, forward_rest
+from coxmt.training.threads import auto_threads, epoch_flops
 
 __all__ = ["EngineResult", "ModelData", "ModelSpec", "train_stacked"]
 
@@ -83,7 +84,12 @@ def _masks(
 ) -> list[torch.Tensor | None]:
     if not any(st.drop_on):
         return [None] * len(bufs)
-    return [dropout_masks(rng.uniform_rows(b, counts, on), st.keep) for b in bufs]
+    off = [k for k, o in enumerate(on) if not o]
+    for b in bufs:  # masks are built in place: reset the rows of models that draw none
+        rng.uniform_rows(b, counts, on)
+        for k in off:
+            b[k].zero_()
+    return [dropout_masks(b, st.keep) for b in bufs]
 
 
 def _teacher_forward(
@@ -130,6 +136,10 @@ def train_stacked(
 ) -> EngineResult:
     """Train ``K = len(specs)`` models full-batch on rows of the shared matrix ``x``.
 
+    On CPU, unless the user fixed the thread count, training runs on the number of
+    threads that :func:`coxmt.training.threads.auto_threads` picks for the size of
+    the problem (the caller's setting is restored afterwards).
+
     Parameters
     ----------
     x : torch.Tensor of shape (n, d)
@@ -153,6 +163,43 @@ def train_stacked(
     -------
     EngineResult
     """
+    rows = max(
+        (
+            len(d.labeled) + (len(d.unlabeled) if s.mean_teacher else 0)
+            for s, d in zip(specs, data, strict=True)
+        ),
+        default=0,
+    )
+    flops = epoch_flops(rows, x.shape[1], hidden[0] if hidden else 1, len(specs))
+    with auto_threads(flops, x.device):
+        return _train(
+            x,
+            specs,
+            data,
+            hidden=hidden,
+            activation=activation,
+            ties=ties,
+            mm_dtype=mm_dtype,
+            model_names=model_names,
+            check_every=check_every,
+            on_epoch=on_epoch,
+        )
+
+
+def _train(
+    x: torch.Tensor,
+    specs: Sequence[ModelSpec],
+    data: Sequence[ModelData],
+    *,
+    hidden: Sequence[int],
+    activation: str = "tanh",
+    ties: str = "efron",
+    mm_dtype: torch.dtype = torch.float32,
+    model_names: Sequence[str] | None = None,
+    check_every: int | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+) -> EngineResult:
+    """The training of :func:`train_stacked` (on the threads it chose)."""
     K = len(specs)
     if len({s.mean_teacher for s in specs}) != 1:
         raise ValueError("train_stacked trains either only Cox-MT or only Cox-nnet models at once")

@@ -278,11 +278,12 @@ class FirstLayer(torch.autograd.Function):
             buf = noise.buffer
             assert buf is not None
             n = buf.shape[1] - 2 * h
-            coef = torch.empty(K, h, n + 2 * h, dtype=weight.dtype, device=weight.device)
-            coef[:, :, :n] = g.transpose(1, 2)
-            torch.mul(c.to(weight.dtype), std, out=coef[:, :, n : n + h])
-            torch.mul(m.to(weight.dtype), std, out=coef[:, :, n + h :])
-            return torch.bmm(coef, buf), grad_b, None, None, None
+            # [G | s C^T | s M^T] stored row-major (contiguous copies only), used transposed
+            coef_t = torch.empty(K, n + 2 * h, h, dtype=weight.dtype, device=weight.device)
+            coef_t[:, :n] = g
+            torch.mul(c.transpose(1, 2).to(weight.dtype), std, out=coef_t[:, n : n + h])
+            torch.mul(m.transpose(1, 2).to(weight.dtype), std, out=coef_t[:, n + h :])
+            return torch.bmm(coef_t.transpose(1, 2), buf), grad_b, None, None, None
         space: RowSpace = ctx.space
         g_mm = g if g.dtype == x.dtype else g.to(x.dtype)
         grad_w = torch.bmm(g_mm.transpose(1, 2), x).to(weight.dtype)

@@ -155,7 +155,8 @@ def train_stacked(
         Names used in error messages.
     check_every : int, optional
         Epochs between finiteness checks of the loss (each one synchronises a GPU);
-        default 1 on CPU, 10 on other devices.
+        default 10 (every epoch when validation rows are given). The error names the
+        first non-finite epoch either way.
     on_epoch : callable, optional
         Called with the epoch number after every epoch (progress bars).
 
@@ -209,7 +210,9 @@ def _train(
     # come from a second, independent stream on the training device
     init_gens = [init_generator(s.seed) for s in specs]
     gens = [stream_generator(s.seed, dev) for s in specs]
-    rng = NoiseRng(gens, dev)
+    # on CPU, large draws are split into blocks drawn in parallel (serial generator)
+    chunk_seeds = [s.seed for s in specs] if dev.type == "cpu" else None
+    rng = NoiseRng(gens, dev, chunk_seeds)
     student = StackedMLP.init(x.shape[1], hidden, init_gens, torch.device("cpu"))
     student = StackedMLP([w.to(dev) for w in student.weights], [b.to(dev) for b in student.biases])
     student.requires_grad_(True)
@@ -223,7 +226,7 @@ def _train(
     max_epochs = [int(s.max_epochs) for s in specs]
     n_epochs = max(max_epochs)
     names = list(model_names) if model_names is not None else [f"model {k}" for k in range(K)]
-    check_every = check_every or (1 if dev.type == "cpu" else 10)
+    check_every = check_every or 10
     # per-epoch schedules, computed once (no host-to-device copies inside the loop)
     w_host = np.array(
         [
@@ -238,6 +241,8 @@ def _train(
     lerp_sched = torch.as_tensor(
         1.0 - alpha, dtype=torch.float32, device=dev
     )  # teacher EMA weights
+    w_log = torch.as_tensor(w_host, dtype=torch.float32, device=dev)  # logged weights
+    zeros_k = torch.zeros(K, device=dev)
     inv_t_counts = torch.as_tensor(
         1.0 / np.maximum(st.t_counts, 1), dtype=torch.float32, device=dev
     )
@@ -255,7 +260,7 @@ def _train(
         a1, clean = _student_first(st, student, rng)
         risk = forward_rest(student, a1, activation, _masks(st, rng, s_bufs, st.counts, st.drop_on))
         sup = neg_partial_log_likelihood_prepared(risk, st.risk_sets, ties=ties)  # type: ignore[arg-type]
-        cons = torch.zeros(K, device=dev)
+        cons = zeros_k
         w_now = w_sched[epoch]
         if teacher is not None and bool(t_on_host[epoch].any()):
             t_on = [bool(v) for v in t_on_host[epoch]]
@@ -282,8 +287,7 @@ def _train(
                     t.lerp_(s.detach(), wgt.view(-1, *([1] * (t.dim() - 1))))
         # -- logs, validation, early stopping -------------------------------------------
         if st.mt:
-            w_log = torch.as_tensor(w_host[epoch], dtype=torch.float32).to(dev, non_blocking=True)
-            logs.append(torch.stack([loss_k.detach(), sup.detach(), cons.detach(), w_log]).T)
+            logs.append(torch.stack([loss_k.detach(), sup.detach(), cons.detach(), w_log[epoch]]).T)
         else:
             logs.append(loss_k.detach().unsqueeze(1))
         if (epoch + 1) % check_every == 0 or epoch + 1 >= n_epochs or st.val:

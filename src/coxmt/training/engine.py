@@ -241,6 +241,12 @@ def _train(
     lerp_sched = torch.as_tensor(
         1.0 - alpha, dtype=torch.float32, device=dev
     )  # teacher EMA weights
+    t_on_lists = [[bool(v) for v in row] for row in t_on_host]
+    # the EMA weights as float32, as lerp_ applies them
+    lerp_host = (1.0 - alpha).astype(np.float32)[:, 0].astype(float) if n_epochs else alpha
+    same_decay = len({s.ema_decay for s in specs}) == 1
+    t_tensors = teacher.tensors() if teacher is not None else []
+    s_tensors = [t.detach() for t in student.tensors()]
     w_log = torch.as_tensor(w_host, dtype=torch.float32, device=dev)  # logged weights
     zeros_k = torch.zeros(K, device=dev)
     inv_t_counts = torch.as_tensor(
@@ -262,8 +268,8 @@ def _train(
         sup = neg_partial_log_likelihood_prepared(risk, st.risk_sets, ties=ties)  # type: ignore[arg-type]
         cons = zeros_k
         w_now = w_sched[epoch]
-        if teacher is not None and bool(t_on_host[epoch].any()):
-            t_on = [bool(v) for v in t_on_host[epoch]]
+        t_on = t_on_lists[epoch]
+        if teacher is not None and any(t_on):
             with torch.no_grad():
                 if st.mode != "input":  # teacher pre-activations = EMA of the student's
                     if cache is None:
@@ -282,9 +288,12 @@ def _train(
         opt.step()
         if teacher is not None:
             with torch.no_grad():
-                wgt = lerp_sched[epoch]
-                for t, s in zip(teacher.tensors(), student.tensors(), strict=True):
-                    t.lerp_(s.detach(), wgt.view(-1, *([1] * (t.dim() - 1))))
+                if same_decay:  # one fused update of every tensor
+                    torch._foreach_lerp_(t_tensors, s_tensors, float(lerp_host[epoch]))
+                else:
+                    wgt = lerp_sched[epoch]
+                    for t, s in zip(t_tensors, s_tensors, strict=True):
+                        t.lerp_(s, wgt.view(-1, *([1] * (t.dim() - 1))))
         # -- logs, validation, early stopping -------------------------------------------
         if st.mt:
             logs.append(torch.stack([loss_k.detach(), sup.detach(), cons.detach(), w_log[epoch]]).T)

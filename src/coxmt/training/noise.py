@@ -186,7 +186,10 @@ class NoiseRng:
                     jobs.append(functools.partial(part.normal_, generator=gen))
                 else:
                     jobs.append(functools.partial(part.uniform_, generator=gen))
-        run_parallel(jobs)
+        if len(jobs) == 1:
+            jobs[0]()
+        else:
+            run_parallel(jobs)
 
     def normal_rows(
         self, out: torch.Tensor, counts: Sequence[int], active: Sequence[bool]

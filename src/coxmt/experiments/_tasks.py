@@ -223,7 +223,9 @@ def run_local(
 
 # ----------------------------------------------------------------------------- ray backend
 def _ray_task(task: Task, data: CVData, n_threads: int = 1) -> dict[str, Any]:
-    _limit_threads(n_threads)  # the CPUs the task reserved
+    _limit_threads()
+    if n_threads > 1:  # the task reserved several CPUs: let torch and BLAS use them
+        _limit_threads(n_threads)
     return run_task(task, data)
 
 

@@ -210,9 +210,7 @@ def _train(
     # come from a second, independent stream on the training device
     init_gens = [init_generator(s.seed) for s in specs]
     gens = [stream_generator(s.seed, dev) for s in specs]
-    # on CPU, large draws are split into blocks drawn in parallel (serial generator)
-    chunk_seeds = [s.seed for s in specs] if dev.type == "cpu" else None
-    rng = NoiseRng(gens, dev, chunk_seeds)
+    rng = NoiseRng(gens, dev)
     student = StackedMLP.init(x.shape[1], hidden, init_gens, torch.device("cpu"))
     student = StackedMLP([w.to(dev) for w in student.weights], [b.to(dev) for b in student.biases])
     student.requires_grad_(True)

@@ -28,22 +28,15 @@ All functions work on stacks of ``K`` independent models (leading dimension).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-
-from coxmt.training.seeding import block_generator
-from coxmt.training.threads import run_parallel
 
 __all__ = ["RowSpace", "noise_space", "psd_factor"]
 
 # Cholesky is used while cond(L) = max/min diag stays below this; else QR
 _MAX_FACTOR_COND = 1e4
-
-CHUNK_ELEMENTS = 1 << 16
-"""Largest block of one draw from one generator when :class:`NoiseRng` splits draws."""
 
 
 def noise_space(n_hidden: int, n_features: int) -> str:
@@ -138,72 +131,29 @@ class RowSpace:
 
 
 class NoiseRng:
-    """Per-model random generators; model ``k`` draws only when ``active[k]``.
+    """Per-model random generators; model ``k`` draws only when ``active[k]``."""
 
-    With ``chunk_seeds`` (the models' seeds), a model's draw of more than
-    :data:`CHUNK_ELEMENTS` numbers is split into blocks of whole rows: block 0 comes
-    from ``generators[k]``, block ``j`` from
-    :func:`~coxmt.training.seeding.block_generator` ``(chunk_seeds[k], j)``, and the
-    blocks are filled in parallel
-    (:func:`coxmt.training.threads.run_parallel`; torch's CPU generator is serial).
-    The numbers depend on the shapes only, not on the thread count.
-    """
-
-    def __init__(
-        self,
-        generators: Sequence[torch.Generator],
-        device: torch.device,
-        chunk_seeds: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, generators: Sequence[torch.Generator], device: torch.device) -> None:
         self.generators = list(generators)
         self.device = device
-        self.chunk_seeds = None if chunk_seeds is None else [int(s) for s in chunk_seeds]
-        self._block_gens: dict[tuple[int, int], torch.Generator] = {}
-
-    def _generator(self, k: int, j: int) -> torch.Generator:
-        if j == 0:
-            return self.generators[k]
-        g = self._block_gens.get((k, j))
-        if g is None:
-            assert self.chunk_seeds is not None
-            g = block_generator(self.chunk_seeds[k], j, self.device)
-            self._block_gens[(k, j)] = g
-        return g
-
-    def _fill(
-        self, out: torch.Tensor, counts: Sequence[int], active: Sequence[bool], kind: str
-    ) -> None:
-        jobs: list[Callable[[], object]] = []
-        for k, (n, on) in enumerate(zip(counts, active, strict=True)):
-            if not on or n <= 0:
-                continue
-            block = out[k, :n]
-            row = max(1, block[0].numel())
-            step = n if self.chunk_seeds is None else max(1, CHUNK_ELEMENTS // row)
-            for j, start in enumerate(range(0, n, step)):
-                part, gen = block[start : start + step], self._generator(k, j)
-                if kind == "normal":
-                    jobs.append(functools.partial(part.normal_, generator=gen))
-                else:
-                    jobs.append(functools.partial(part.uniform_, generator=gen))
-        if len(jobs) == 1:
-            jobs[0]()
-        else:
-            run_parallel(jobs)
 
     def normal_rows(
         self, out: torch.Tensor, counts: Sequence[int], active: Sequence[bool]
     ) -> torch.Tensor:
         """Fill ``out[k, :counts[k]]`` with N(0, 1) draws for active models; zero elsewhere."""
         out.zero_()
-        self._fill(out, counts, active, "normal")
+        for k, (n, on) in enumerate(zip(counts, active, strict=True)):
+            if on and n > 0:
+                out[k, :n].normal_(generator=self.generators[k])
         return out
 
     def uniform_rows(
         self, out: torch.Tensor, counts: Sequence[int], active: Sequence[bool]
     ) -> torch.Tensor:
         """Fill ``out[k, :counts[k]]`` with U[0, 1) draws for active models (others untouched)."""
-        self._fill(out, counts, active, "uniform")
+        for k, (n, on) in enumerate(zip(counts, active, strict=True)):
+            if on and n > 0:
+                out[k, :n].uniform_(generator=self.generators[k])
         return out
 
 

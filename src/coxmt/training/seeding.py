@@ -9,8 +9,6 @@ A model trained with seed ``s`` draws from independent streams:
   networks) are built on CPU inside :func:`init_stream`, which seeds it the same way;
 - **training**: input noise and dropout, from a generator seeded with
   :func:`stream_seed` ``(s)`` on the training device (:func:`stream_generator`;
-  the stacked engine draws blocks ``j >= 1`` of a large draw on CPU from
-  :func:`block_generator` ``(s, j)``, so that blocks can be drawn in parallel;
   the general loop's modules draw from the global generator, which
   :func:`training_stream` forks and seeds for the duration of the fit, so the
   caller's global random state is left untouched);
@@ -36,7 +34,6 @@ from coxmt.training.stacked import StackedMLP
 
 __all__ = [
     "batch_rng",
-    "block_generator",
     "init_generator",
     "init_mlp",
     "init_stream",
@@ -66,19 +63,6 @@ def stream_seed(seed: int) -> int:
 def stream_generator(seed: int, device: torch.device) -> torch.Generator:
     """Generator of the training-time draws on ``device``."""
     return torch.Generator(device=device).manual_seed(stream_seed(seed))
-
-
-def block_generator(seed: int, block: int, device: torch.device) -> torch.Generator:
-    """Generator of block ``block`` (>= 1) of a training-time draw split into blocks.
-
-    Examples
-    --------
-    >>> a = block_generator(0, 1, torch.device("cpu")).initial_seed()
-    >>> a == block_generator(0, 1, torch.device("cpu")).initial_seed() != stream_seed(0)
-    True
-    """
-    state = np.random.SeedSequence([stream_seed(seed), int(block)]).generate_state(1, np.uint64)
-    return torch.Generator(device=device).manual_seed(int(state[0] >> 1))
 
 
 def batch_rng(seed: int) -> np.random.Generator:

@@ -39,8 +39,7 @@ measured 7x slower with two threads beside a two-core background job. Fix the co
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -51,7 +50,6 @@ __all__ = [
     "epoch_flops",
     "fix_threads",
     "fixed_threads",
-    "run_parallel",
     "split_cores",
     "threads_fixed",
     "threads_for",
@@ -65,7 +63,6 @@ _ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TORCH_DEFAULT = torch.get_num_threads()  # torch's count when coxmt was imported
 _fixed_depth = 0  # > 0 while a fixed_threads block with a count is active
 _fixed_for_process = False  # set by fix_threads
-_pool: ThreadPoolExecutor | None = None  # helpers of run_parallel, made on first use
 
 
 def usable_cpus() -> int:
@@ -212,36 +209,3 @@ def split_cores(n_workers: int, cpus: int | None = None) -> tuple[int, int]:
     c = usable_cpus() if cpus is None else max(1, int(cpus))
     w = max(1, int(n_workers))
     return w, max(1, c // w)
-
-
-def run_parallel(jobs: Sequence[Callable[[], object]]) -> None:
-    """Run ``jobs`` on up to ``torch.get_num_threads()`` threads, this one included.
-
-    For serial torch kernels that release the GIL (random draws into separate
-    tensors): job ``i`` runs on thread ``i % threads``; with one thread, in order
-    here. The jobs must not depend on each other.
-
-    Examples
-    --------
-    >>> out = torch.zeros(4)
-    >>> run_parallel([lambda i=i: out[i].fill_(i) for i in range(4)])
-    >>> out.tolist()
-    [0.0, 1.0, 2.0, 3.0]
-    """
-    global _pool
-    n = min(len(jobs), torch.get_num_threads())
-    if n <= 1:
-        for job in jobs:
-            job()
-        return
-
-    def group(g: int) -> None:
-        for job in jobs[g::n]:
-            job()
-
-    if _pool is None or _pool._max_workers < n - 1:
-        _pool = ThreadPoolExecutor(max_workers=max(n - 1, usable_cpus() - 1))
-    futures = [_pool.submit(group, g) for g in range(1, n)]
-    group(0)
-    for f in futures:
-        f.result()

@@ -4,10 +4,12 @@ The rule
 --------
 **A choice made by the user is kept.** The thread count counts as fixed when
 
-- the estimator was given ``n_threads`` (applied with :func:`fixed_threads`), or
-  the CLI's ``--threads`` / a cross-validation worker set it (:func:`fix_threads`);
+- the estimator was given ``n_threads`` (applied with :func:`fixed_threads`), or a
+  cross-validation worker set its share of the CPUs (:func:`fix_threads`);
 - ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set in the environment; or
-- ``torch.set_num_threads`` changed torch's count after ``coxmt`` was imported.
+- ``torch.set_num_threads`` changed torch's count after ``coxmt`` was imported (the
+  CLI's ``--threads``, default 1, does this). A count set equal to torch's default
+  cannot be told from it and is treated as the default.
 
 **Otherwise the engine picks** (:func:`auto_threads`, used by
 :func:`coxmt.training.engine.train_stacked`)::
@@ -20,9 +22,9 @@ step of an epoch (activations, dropout, the Cox loss, Adam, random draws) is sma
 partly serial, so a thread pays off only when it gets enough matmul work to hide the
 cost of waking and synchronising the threads (a few microseconds per parallel
 operation, ~50 of them per epoch). ``MIN_FLOPS_PER_THREAD = 1e7`` (about 0.1 ms of
-one core's float32 matmul) was measured on a quiet 2-core Xeon: at 200 rows x 200
-genes x 128 hidden (2e7 FLOPs) two threads were 6% faster than one; smaller problems
-run on one thread. The rule never raises the count above torch's, so it cannot
+one core's float32 matmul) was measured on a 2-core Xeon (its background job paused): at 200 rows x 200
+genes x 128 hidden (2e7 FLOPs) two threads were 6% faster than one, and more so at
+every larger size up to 4,000 x 4,000; smaller problems run on fewer threads. The rule never raises the count above torch's, so it cannot
 oversubscribe more than torch itself would.
 
 **Several processes** (:func:`split_cores`): ``n`` worker processes on ``c`` usable
@@ -32,8 +34,8 @@ trains its stack in one process: the rule above applies with the stack's total w
 
 A machine whose cores are busy with other jobs is slower, not faster, with more
 threads than free cores (each parallel operation waits for its slowest thread):
-measured 7x slower with two threads beside a two-core background job. Fix the count
-(``n_threads=1``, ``--threads 1``) on shared machines.
+measured 7x slower on two threads than on one while another job held a core. Fix the
+count (``n_threads=1``, ``--threads 1``) on shared machines.
 """
 
 from __future__ import annotations

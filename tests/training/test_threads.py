@@ -129,3 +129,33 @@ def test_fit_runs_a_toy_problem_on_one_thread(
     CoxNnet(hidden_layer_sizes=(4,), max_epochs=2, device="cpu", n_threads=2).fit(X, y)
     assert seen == [1, 2]
     assert torch.get_num_threads() == unfixed
+
+
+def test_cross_validation_workers_share_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_local starts workers x threads <= CPUs (8 CPUs, 3 workers -> 2 threads each)."""
+    from concurrent.futures import Future
+
+    from coxmt.experiments import _tasks
+
+    seen: dict[str, object] = {}
+
+    class FakePool:
+        def __init__(
+            self, max_workers: int, mp_context: object, initializer: object, initargs: tuple
+        ) -> None:
+            seen["workers"], seen["threads"] = max_workers, initargs[1]
+
+        def submit(self, fn: object, task: object) -> Future:
+            fut: Future = Future()
+            fut.set_result({"task": task})
+            return fut
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(_tasks, "ProcessPoolExecutor", FakePool)
+    done: list[dict] = []
+    _tasks.run_local(["a", "b", "c", "d"], None, 3, done.append)  # type: ignore[arg-type]
+    assert seen == {"workers": 3, "threads": 2}
+    assert sorted(d["task"] for d in done) == ["a", "b", "c", "d"]

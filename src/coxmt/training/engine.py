@@ -60,7 +60,7 @@ class EngineResult:
 
 
 def _student_first(
-    st: PreparedStack, params: StackedMLP, rng: NoiseRng
+    st: PreparedStack, params: StackedMLP, rng: NoiseRng, noise: HiddenNoise | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     w, b = params.weights[0], params.biases[0] if params.biases else None
     clean: list[torch.Tensor] = []
@@ -69,9 +69,6 @@ def _student_first(
         rng.normal_rows(e, st.counts, st.noise_on)
         xs = torch.addcmul(st.x.to(w.dtype), st.std.view(-1, 1, 1), e).to(st.x.dtype)
         return FirstLayer.apply(w, b, xs, None, clean), clean[0]
-    noise = (
-        HiddenNoise(st.std, st.noise_on, rng, st.counts, st.buffer) if st.mode == "hidden" else None
-    )
     return FirstLayer.apply(w, b, st.x, noise, clean), clean[0]
 
 
@@ -112,7 +109,7 @@ def _teacher_forward(
         if teacher.biases:
             at = at + teacher.biases[0].unsqueeze(1)
     elif st.mode == "hidden" and any(noisy):
-        y = torch.empty(at.shape, dtype=at.dtype, device=dev)
+        y = rng.buffer("teacher hidden noise", at.shape, at.dtype)
         rng.normal_rows(y, st.t_counts, noisy)
         at = torch.addcmul(at, st.std.view(-1, 1, 1), RowSpace(teacher.weights[0]).sample(y))
     masks = _masks(
@@ -251,6 +248,10 @@ def _train(
         1.0 / np.maximum(st.t_counts, 1), dtype=torch.float32, device=dev
     )
 
+    # the hidden-space noise of the student's first layer (its buffers live across epochs)
+    noise = (
+        HiddenNoise(st.std, st.noise_on, rng, st.counts, st.buffer) if st.mode == "hidden" else None
+    )
     logs: list[torch.Tensor] = []
     active = [True] * K
     history: list[list[dict[str, float]]] = [[] for _ in range(K)]
@@ -261,7 +262,7 @@ def _train(
     epoch = -1
     for epoch in range(n_epochs):
         # -- student ------------------------------------------------------------------
-        a1, clean = _student_first(st, student, rng)
+        a1, clean = _student_first(st, student, rng, noise)
         risk = forward_rest(student, a1, activation, _masks(st, rng, s_bufs, st.counts, st.drop_on))
         sup = neg_partial_log_likelihood_prepared(risk, st.risk_sets, ties=ties)  # type: ignore[arg-type]
         cons = zeros_k

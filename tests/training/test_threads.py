@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
 import torch
 
 from coxmt import CoxNnet
+from coxmt.experiments import _tasks
 from coxmt.training import engine, threads
 from coxmt.training.threads import (
     auto_threads,
@@ -131,12 +133,17 @@ def test_fit_runs_a_toy_problem_on_one_thread(
     assert torch.get_num_threads() == unfixed
 
 
-def test_cross_validation_workers_share_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("fixed", "expected"),
+    [
+        pytest.param(None, {"workers": 3, "threads": 2}, id="cpus-split"),
+        pytest.param(1, {"workers": 3, "threads": 1}, id="capped-by-a-fixed-count"),
+    ],
+)
+def test_cross_validation_workers_share_the_cpus(
+    unfixed: int, monkeypatch: pytest.MonkeyPatch, fixed: int | None, expected: dict
+) -> None:
     """run_local starts workers x threads <= CPUs (8 CPUs, 3 workers -> 2 threads each)."""
-    from concurrent.futures import Future
-
-    from coxmt.experiments import _tasks
-
     seen: dict[str, object] = {}
 
     class FakePool:
@@ -153,9 +160,9 @@ def test_cross_validation_workers_share_the_cpus(monkeypatch: pytest.MonkeyPatch
         def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
             pass
 
-    monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
     monkeypatch.setattr(_tasks, "ProcessPoolExecutor", FakePool)
     done: list[dict] = []
-    _tasks.run_local(["a", "b", "c", "d"], None, 3, done.append)  # type: ignore[arg-type]
-    assert seen == {"workers": 3, "threads": 2}
+    with fixed_threads(fixed):
+        _tasks.run_local(["a", "b", "c", "d"], None, 3, done.append)  # type: ignore[arg-type]
+    assert seen == expected
     assert sorted(d["task"] for d in done) == ["a", "b", "c", "d"]

@@ -22,7 +22,7 @@ import pandas as pd
 from coxmt._ray import gather_ray, import_ray, init_ray
 from coxmt._validation import make_target
 from coxmt.experiments._evaluate import evaluate_fold
-from coxmt.training.threads import fix_threads, split_cores
+from coxmt.training.threads import fix_threads, worker_split
 
 __all__ = [
     "CVData",
@@ -193,8 +193,9 @@ def run_local(
     """Run ``tasks`` in this process (``n_jobs == 1``) or in a pool of ``n_jobs`` processes.
 
     Pool workers are started with ``spawn`` (safe with torch and CUDA) and share the
-    usable CPUs without oversubscribing them (:func:`coxmt.training.threads.split_cores`:
-    ``CPUs // workers`` threads each, at least one); results are handed to
+    usable CPUs without oversubscribing them (:func:`coxmt.training.threads.worker_split`:
+    ``CPUs // workers`` threads each, at least one, at most this process's count when
+    the user fixed it); results are handed to
     ``on_done`` in the main process as they finish.
     """
     if not tasks:
@@ -204,7 +205,7 @@ def run_local(
             on_done(run_task(task, data))
         return
     ctx = multiprocessing.get_context("spawn")
-    workers, threads = split_cores(min(n_jobs, len(tasks)))
+    workers, threads = worker_split(min(n_jobs, len(tasks)))
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,

@@ -27,9 +27,11 @@ genes x 128 hidden (2e7 FLOPs) two threads were 6% faster than one, and more so 
 every larger size up to 4,000 x 4,000; smaller problems run on fewer threads. The rule never raises the count above torch's, so it cannot
 oversubscribe more than torch itself would.
 
-**Several processes** (:func:`split_cores`): ``n`` worker processes on ``c`` usable
-CPUs get ``max(1, c // n)`` threads each, so that workers x threads <= CPUs
-(:func:`coxmt.experiments.cross_validate` with ``n_jobs > 1``). :func:`coxmt.fit_many`
+**Several processes** (:func:`split_cores`, :func:`worker_split`): ``n`` worker
+processes on ``c`` usable CPUs get ``max(1, c // n)`` threads each, so that workers x
+threads <= CPUs, and no more than the parent's count when the user fixed it
+(:func:`coxmt.experiments.cross_validate` with ``n_jobs > 1``; the CLI's ``cv --jobs``
+with its default ``--threads 1`` keeps one thread per worker). :func:`coxmt.fit_many`
 trains its stack in one process: the rule above applies with the stack's total work.
 
 A machine whose cores are busy with other jobs is slower, not faster, with more
@@ -56,6 +58,7 @@ __all__ = [
     "threads_fixed",
     "threads_for",
     "usable_cpus",
+    "worker_split",
 ]
 
 MIN_FLOPS_PER_THREAD = 1e7
@@ -211,3 +214,21 @@ def split_cores(n_workers: int, cpus: int | None = None) -> tuple[int, int]:
     c = usable_cpus() if cpus is None else max(1, int(cpus))
     w = max(1, int(n_workers))
     return w, max(1, c // w)
+
+
+def worker_split(n_workers: int) -> tuple[int, int]:
+    """``(workers, threads per worker)`` for worker processes started from this process.
+
+    :func:`split_cores` on the usable CPUs; when the user fixed this process's thread
+    count (:func:`threads_fixed`), no worker gets more threads than that count.
+
+    Examples
+    --------
+    >>> with fixed_threads(1):
+    ...     worker_split(2)[1]
+    1
+    """
+    workers, threads = split_cores(n_workers)
+    if threads_fixed():
+        threads = min(threads, torch.get_num_threads())
+    return workers, threads

@@ -127,8 +127,8 @@ def threads_fixed() -> bool:
 def fix_threads(n_threads: int) -> None:
     """Use ``n_threads`` torch threads for the rest of the process, as the user's choice.
 
-    For command-line ``--threads`` options and worker processes; :func:`auto_threads`
-    keeps the count from then on.
+    For worker processes given their share of the CPUs, and scripts that set the
+    count once; :func:`auto_threads` keeps it from then on.
     """
     global _fixed_for_process
     if int(n_threads) < 1:

@@ -2,8 +2,9 @@
 
 Run from the repository root (TCGA data in ``../shared/data/tcga``)::
 
-    python benchmarks/speed.py            # full run (several minutes)
-    python benchmarks/speed.py --quick    # short run for development
+    python benchmarks/speed.py                 # full run (several minutes)
+    python benchmarks/speed.py --quick         # short run for development
+    python benchmarks/speed.py --sections fit --genes 1000 --epochs 100 --threads 1 2
 
 Sections
 --------
@@ -13,7 +14,9 @@ machine   CPU model, threads, versions; the measured float32 matmul rate at the
 fit       Same model (genes -> 128 tanh -> 1, dropout 0.2, full batch, Adam 1e-3,
           weight decay 1e-4, 200 epochs) on TCGA-BRCA with 1,000 and all 1,558 genes:
           coxmt CoxNnet and CoxMT, pycox CoxPH (DeepSurv), a plain PyTorch loop with
-          torchsurv's loss and a plain loop with a sort + logcumsumexp loss.
+          torchsurv's loss and a plain loop with a sort + logcumsumexp loss; at each
+          thread count of ``--threads`` (e.g. ``--threads 1 2``), with the floor
+          measured again at that count (coxmt models get ``n_threads`` = that count).
 cv        5-fold cross-validation of Cox-MT on BRCA (per-fold scaling):
           ``coxmt.experiments.cross_validate`` and the batched ``fit_many``.
 loss      Cox loss forward+backward vs torchsurv, N = 1e3 .. 1e7 (``--max-loss-n``).
@@ -181,7 +184,7 @@ def _sorted_logcumsumexp_loss(
 
 
 def fit_jobs(
-    X: np.ndarray, event: np.ndarray, time_: np.ndarray, epochs: int
+    X: np.ndarray, event: np.ndarray, time_: np.ndarray, epochs: int, threads: int | None = None
 ) -> dict[str, Callable[[], Any]]:
     from coxmt import CoxMT, CoxNnet
 
@@ -193,6 +196,7 @@ def fit_jobs(
         "max_epochs": epochs,
         "device": "cpu",
         "random_state": 0,
+        "n_threads": threads,
     }
     y = (event, time_)
     Xf = X.astype(np.float32)
@@ -280,11 +284,19 @@ def section_machine(args: argparse.Namespace) -> dict[str, Any]:
 
 def section_fit(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
+    for threads in args.threads or [torch.get_num_threads()]:
+        torch.set_num_threads(threads)
+        rows += _fit_rows(args, threads)
+    return rows
+
+
+def _fit_rows(args: argparse.Namespace, threads: int) -> list[dict[str, Any]]:
+    rows = []
     for n_genes in args.genes:
         X, event, time_ = load_brca(n_genes)
         n, d = X.shape
         floor = matmul_floor(n, d, HIDDEN, args.repeats)
-        res = alternate(fit_jobs(X, event, time_, args.epochs), args.repeats)
+        res = alternate(fit_jobs(X, event, time_, args.epochs, threads), args.repeats)
         floor_s = floor["seconds"] * args.epochs
         flops = 4 * n * d * HIDDEN * args.epochs
         base = res.get("pycox CoxPH")
@@ -292,6 +304,7 @@ def section_fit(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name, r in res.items():
             rows.append(
                 {
+                    "threads": threads,
                     "genes": d,
                     "method": name,
                     "wall_s": r["wall"],
@@ -304,10 +317,29 @@ def section_fit(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "speedup_vs_pycox": None if base is None else base["wall"] / r["wall"],
                     "x_coxnnet": r["wall"] / nnet["wall"],
                     "floor_s": floor_s,
+                    "floor_ms_per_epoch": floor["seconds"] * 1e3,
                 }
             )
-        print(f"  {d} genes done (floor {floor_s:.2f} s at {floor['gflops']:.0f} GFLOP/s)")
+        print(
+            f"  {d} genes, {threads} thread(s) done "
+            f"(floor {floor_s:.2f} s at {floor['gflops']:.0f} GFLOP/s)"
+        )
     return rows
+
+
+def fit_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (threads, genes): ms/epoch and x floor of each method, CoxMT / CoxNnet."""
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["threads"], r["genes"])
+        row = out.setdefault(
+            key,
+            {"threads": r["threads"], "genes": r["genes"], "floor ms": r["floor_ms_per_epoch"]},
+        )
+        row[f"{r['method']} ms (x floor)"] = f"{r['ms_per_epoch']:.2f} ({r['x_floor']:.2f})"
+        if r["method"] == "coxmt CoxMT":
+            row["CoxMT / CoxNnet"] = r["x_coxnnet"]
+    return list(out.values())
 
 
 def section_cv(args: argparse.Namespace) -> dict[str, Any]:
@@ -520,7 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quick", action="store_true", help="short run: fewer epochs, repeats and sizes"
     )
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="torch thread counts; the fit section runs at each, the others at the first "
+        "(default: torch's count)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--genes", type=int, nargs="+", default=[1000, 1558])
@@ -533,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sections",
         nargs="+",
         default=["fit", "cv", "loss", "cindex"],
-        choices=["fit", "cv", "loss", "cindex"],
+        choices=["machine", "fit", "cv", "loss", "cindex"],
+        help="sections to run (machine facts are always printed)",
     )
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "speed.json")
     args = p.parse_args(argv)
@@ -542,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max_loss_n, args.max_cindex_n = min(args.max_loss_n, 1e6), min(args.max_cindex_n, 1e5)
         args.budget = min(args.budget, 5.0)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads[0])
     report: dict[str, Any] = {
         "machine": section_machine(args),
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -550,11 +590,15 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report["machine"], indent=1))
     if "fit" in args.sections:
         report["fit"] = section_fit(args)
+        if args.threads:
+            torch.set_num_threads(args.threads[0])
         print(
             markdown(
                 report["fit"], f"Fit time, BRCA, {args.epochs} epochs (medians of {args.repeats})"
             )
         )
+        report["fit_summary"] = fit_summary(report["fit"])
+        print(markdown(report["fit_summary"], "ms/epoch (x floor) by thread count"))
     if "cv" in args.sections:
         report["cv"] = section_cv(args)
         print(f"\n### 5-fold CV of Cox-MT on BRCA\n{json.dumps(report['cv'], indent=1)}")

@@ -47,6 +47,7 @@ from coxmt.training.loop import Trainer, TrainingData
 from coxmt.training.objectives import Objective
 from coxmt.training.seeding import batch_rng, init_mlp, training_stream, unlabeled_rng
 from coxmt.training.supervision import check_supervised_on, split_supervised
+from coxmt.training.threads import fixed_threads
 
 __all__ = [
     "PRECISIONS",
@@ -73,17 +74,13 @@ def compute_settings(
     ``torch.set_num_threads`` for the duration (process-wide: do not fit models
     in several Python threads with different ``n_threads`` at once).
     """
-    old_threads = torch.get_num_threads()
     old_precision = torch.get_float32_matmul_precision()
     try:
-        if n_threads is not None:
-            torch.set_num_threads(int(n_threads))
         if precision == "tf32" and device.type == "cuda":
             torch.set_float32_matmul_precision("high")
-        yield
+        with fixed_threads(n_threads):
+            yield
     finally:
-        if n_threads is not None:
-            torch.set_num_threads(old_threads)
         if precision == "tf32" and device.type == "cuda":
             torch.set_float32_matmul_precision(old_precision)
 

@@ -78,7 +78,8 @@ class CoxMT(BaseCoxNetwork):
     precision : {"fp32", "tf32", "bf16"}, default "fp32"
         Matmul precision in fit and predict (see :class:`~coxmt.CoxNnet`).
     n_threads : int or None, default None
-        CPU threads for fit and predict; None keeps the current setting.
+        CPU threads for fit and predict; None: full-batch training picks them
+        by the rule of :mod:`coxmt.training.threads`, prediction keeps torch's setting.
     verbose : bool, default False
         Show a progress bar.
     backend : {"auto", "stacked", "loop"}, default "auto"

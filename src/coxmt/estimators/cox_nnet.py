@@ -52,7 +52,8 @@ class CoxNnet(BaseCoxNetwork):
         (the bulk of the work) with bfloat16 inputs and float32 accumulation.
     n_threads : int or None, default None
         CPU threads for fit and predict (``torch.set_num_threads``, restored
-        afterwards); None keeps the current setting.
+        afterwards); None: full-batch training picks them
+        by the rule of :mod:`coxmt.training.threads`, prediction keeps torch's setting.
     verbose : bool, default False
         Show a progress bar.
     backend : {"auto", "stacked", "loop"}, default "auto"

@@ -319,9 +319,12 @@ def cross_validate(
         estimator's ``device`` is ``"cuda"``; a task whose worker dies is retried
         (Ray's ``max_retries``, default 3). Results equal those of the local backend.
     n_jobs : int, default 1
-        1 runs in this process; N > 1 uses N worker processes (``spawn``) with one
-        thread each; -1 uses all CPUs. Results equal those of ``n_jobs=1`` bit for bit
-        when this process also runs torch/BLAS on one thread (``OMP_NUM_THREADS=1``).
+        1 runs in this process; N > 1 uses N worker processes (``spawn``) that share
+        the CPUs, ``max(1, CPUs // N)`` torch/BLAS threads each, at most this process's
+        count when it was fixed (:func:`coxmt.training.threads.worker_split`); -1 uses
+        all CPUs, one thread each. Results equal those of ``n_jobs=1`` bit for bit when
+        this process runs torch/BLAS on as many threads as a worker (e.g.
+        ``OMP_NUM_THREADS=1``).
         Scripts using ``n_jobs > 1`` need the ``if __name__ == "__main__":`` guard.
     ray_address : str, optional
         Ray cluster to use with ``backend="ray"`` (``"auto"``, ``"10.0.0.1:6379"``,

@@ -22,6 +22,7 @@ import pandas as pd
 from coxmt._ray import gather_ray, import_ray, init_ray
 from coxmt._validation import make_target
 from coxmt.experiments._evaluate import evaluate_fold
+from coxmt.training.threads import fix_threads, worker_split
 
 __all__ = [
     "CVData",
@@ -163,23 +164,21 @@ def run_task(task: Task, data: CVData) -> dict[str, Any]:
 _WORKER_DATA: CVData | None = None
 
 
-def _limit_threads() -> None:
+def _limit_threads(n_threads: int = 1) -> None:
     for var in _THREAD_VARS:
-        os.environ[var] = "1"
+        os.environ[var] = str(n_threads)
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
+        threadpool_limits(n_threads)
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         pass
-    import torch
-
-    torch.set_num_threads(1)
+    fix_threads(n_threads)
 
 
-def _init_worker(data: CVData) -> None:
+def _init_worker(data: CVData, n_threads: int = 1) -> None:
     global _WORKER_DATA
-    _limit_threads()
+    _limit_threads(n_threads)
     _WORKER_DATA = data
 
 
@@ -193,8 +192,11 @@ def run_local(
 ) -> None:
     """Run ``tasks`` in this process (``n_jobs == 1``) or in a pool of ``n_jobs`` processes.
 
-    Pool workers are started with ``spawn`` (safe with torch and CUDA) and use one
-    thread each; results are handed to ``on_done`` in the main process as they finish.
+    Pool workers are started with ``spawn`` (safe with torch and CUDA) and share the
+    usable CPUs without oversubscribing them (:func:`coxmt.training.threads.worker_split`:
+    ``CPUs // workers`` threads each, at least one, at most this process's count when
+    the user fixed it); results are handed to
+    ``on_done`` in the main process as they finish.
     """
     if not tasks:
         return
@@ -203,11 +205,12 @@ def run_local(
             on_done(run_task(task, data))
         return
     ctx = multiprocessing.get_context("spawn")
+    workers, threads = worker_split(min(n_jobs, len(tasks)))
     pool = ProcessPoolExecutor(
-        max_workers=min(n_jobs, len(tasks)),
+        max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(data,),
+        initargs=(data, threads),
     )
     try:
         futures = [pool.submit(_worker_task, t) for t in tasks]
@@ -223,11 +226,7 @@ def run_local(
 def _ray_task(task: Task, data: CVData, n_threads: int = 1) -> dict[str, Any]:
     _limit_threads()
     if n_threads > 1:  # the task reserved several CPUs: let torch and BLAS use them
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n_threads)
-        torch.set_num_threads(n_threads)
+        _limit_threads(n_threads)
     return run_task(task, data)
 
 

@@ -44,6 +44,7 @@ from coxmt.training.noise import FirstLayer, HiddenNoise, NoiseRng, RowSpace
 from coxmt.training.packing import ModelData, ModelSpec, PreparedStack, take_rows
 from coxmt.training.seeding import init_generator, stream_generator
 from coxmt.training.stacked import StackedMLP, dropout_masks, forward_rest
+from coxmt.training.threads import auto_threads, epoch_flops
 
 __all__ = ["EngineResult", "ModelData", "ModelSpec", "train_stacked"]
 
@@ -59,7 +60,7 @@ class EngineResult:
 
 
 def _student_first(
-    st: PreparedStack, params: StackedMLP, rng: NoiseRng
+    st: PreparedStack, params: StackedMLP, rng: NoiseRng, noise: HiddenNoise | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     w, b = params.weights[0], params.biases[0] if params.biases else None
     clean: list[torch.Tensor] = []
@@ -68,9 +69,6 @@ def _student_first(
         rng.normal_rows(e, st.counts, st.noise_on)
         xs = torch.addcmul(st.x.to(w.dtype), st.std.view(-1, 1, 1), e).to(st.x.dtype)
         return FirstLayer.apply(w, b, xs, None, clean), clean[0]
-    noise = (
-        HiddenNoise(st.std, st.noise_on, rng, st.counts, st.buffer) if st.mode == "hidden" else None
-    )
     return FirstLayer.apply(w, b, st.x, noise, clean), clean[0]
 
 
@@ -83,7 +81,12 @@ def _masks(
 ) -> list[torch.Tensor | None]:
     if not any(st.drop_on):
         return [None] * len(bufs)
-    return [dropout_masks(rng.uniform_rows(b, counts, on), st.keep) for b in bufs]
+    off = [k for k, o in enumerate(on) if not o]
+    for b in bufs:  # masks are built in place: reset the rows of models that draw none
+        rng.uniform_rows(b, counts, on)
+        for k in off:
+            b[k].zero_()
+    return [dropout_masks(b, st.keep) for b in bufs]
 
 
 def _teacher_forward(
@@ -106,7 +109,7 @@ def _teacher_forward(
         if teacher.biases:
             at = at + teacher.biases[0].unsqueeze(1)
     elif st.mode == "hidden" and any(noisy):
-        y = torch.empty(at.shape, dtype=at.dtype, device=dev)
+        y = rng.buffer("teacher hidden noise", at.shape, at.dtype)
         rng.normal_rows(y, st.t_counts, noisy)
         at = torch.addcmul(at, st.std.view(-1, 1, 1), RowSpace(teacher.weights[0]).sample(y))
     masks = _masks(
@@ -130,6 +133,10 @@ def train_stacked(
 ) -> EngineResult:
     """Train ``K = len(specs)`` models full-batch on rows of the shared matrix ``x``.
 
+    On CPU, unless the user fixed the thread count, training runs on the number of
+    threads that :func:`coxmt.training.threads.auto_threads` picks for the size of
+    the problem (the caller's setting is restored afterwards).
+
     Parameters
     ----------
     x : torch.Tensor of shape (n, d)
@@ -145,7 +152,8 @@ def train_stacked(
         Names used in error messages.
     check_every : int, optional
         Epochs between finiteness checks of the loss (each one synchronises a GPU);
-        default 1 on CPU, 10 on other devices.
+        default 10 (every epoch when validation rows are given). The error names the
+        first non-finite epoch either way.
     on_epoch : callable, optional
         Called with the epoch number after every epoch (progress bars).
 
@@ -153,6 +161,43 @@ def train_stacked(
     -------
     EngineResult
     """
+    rows = max(
+        (
+            len(d.labeled) + (len(d.unlabeled) if s.mean_teacher else 0)
+            for s, d in zip(specs, data, strict=True)
+        ),
+        default=0,
+    )
+    flops = epoch_flops(rows, x.shape[1], hidden[0] if hidden else 1, len(specs))
+    with auto_threads(flops, x.device):
+        return _train(
+            x,
+            specs,
+            data,
+            hidden=hidden,
+            activation=activation,
+            ties=ties,
+            mm_dtype=mm_dtype,
+            model_names=model_names,
+            check_every=check_every,
+            on_epoch=on_epoch,
+        )
+
+
+def _train(
+    x: torch.Tensor,
+    specs: Sequence[ModelSpec],
+    data: Sequence[ModelData],
+    *,
+    hidden: Sequence[int],
+    activation: str = "tanh",
+    ties: str = "efron",
+    mm_dtype: torch.dtype = torch.float32,
+    model_names: Sequence[str] | None = None,
+    check_every: int | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+) -> EngineResult:
+    """The training of :func:`train_stacked` (on the threads it chose)."""
     K = len(specs)
     if len({s.mean_teacher for s in specs}) != 1:
         raise ValueError("train_stacked trains either only Cox-MT or only Cox-nnet models at once")
@@ -176,7 +221,7 @@ def train_stacked(
     max_epochs = [int(s.max_epochs) for s in specs]
     n_epochs = max(max_epochs)
     names = list(model_names) if model_names is not None else [f"model {k}" for k in range(K)]
-    check_every = check_every or (1 if dev.type == "cpu" else 10)
+    check_every = check_every or 10
     # per-epoch schedules, computed once (no host-to-device copies inside the loop)
     w_host = np.array(
         [
@@ -191,10 +236,22 @@ def train_stacked(
     lerp_sched = torch.as_tensor(
         1.0 - alpha, dtype=torch.float32, device=dev
     )  # teacher EMA weights
+    t_on_lists = [[bool(v) for v in row] for row in t_on_host]
+    # the EMA weights as float32, as lerp_ applies them
+    lerp_host = (1.0 - alpha).astype(np.float32)[:, 0].astype(float) if n_epochs else alpha
+    same_decay = len({s.ema_decay for s in specs}) == 1
+    t_tensors = teacher.tensors() if teacher is not None else []
+    s_tensors = [t.detach() for t in student.tensors()]
+    w_log = torch.as_tensor(w_host, dtype=torch.float32, device=dev)  # logged weights
+    zeros_k = torch.zeros(K, device=dev)
     inv_t_counts = torch.as_tensor(
         1.0 / np.maximum(st.t_counts, 1), dtype=torch.float32, device=dev
     )
 
+    # the hidden-space noise of the student's first layer (its buffers live across epochs)
+    noise = (
+        HiddenNoise(st.std, st.noise_on, rng, st.counts, st.buffer) if st.mode == "hidden" else None
+    )
     logs: list[torch.Tensor] = []
     active = [True] * K
     history: list[list[dict[str, float]]] = [[] for _ in range(K)]
@@ -205,13 +262,13 @@ def train_stacked(
     epoch = -1
     for epoch in range(n_epochs):
         # -- student ------------------------------------------------------------------
-        a1, clean = _student_first(st, student, rng)
+        a1, clean = _student_first(st, student, rng, noise)
         risk = forward_rest(student, a1, activation, _masks(st, rng, s_bufs, st.counts, st.drop_on))
         sup = neg_partial_log_likelihood_prepared(risk, st.risk_sets, ties=ties)  # type: ignore[arg-type]
-        cons = torch.zeros(K, device=dev)
+        cons = zeros_k
         w_now = w_sched[epoch]
-        if teacher is not None and bool(t_on_host[epoch].any()):
-            t_on = [bool(v) for v in t_on_host[epoch]]
+        t_on = t_on_lists[epoch]
+        if teacher is not None and any(t_on):
             with torch.no_grad():
                 if st.mode != "input":  # teacher pre-activations = EMA of the student's
                     if cache is None:
@@ -230,13 +287,15 @@ def train_stacked(
         opt.step()
         if teacher is not None:
             with torch.no_grad():
-                wgt = lerp_sched[epoch]
-                for t, s in zip(teacher.tensors(), student.tensors(), strict=True):
-                    t.lerp_(s.detach(), wgt.view(-1, *([1] * (t.dim() - 1))))
+                if same_decay:  # one fused update of every tensor
+                    torch._foreach_lerp_(t_tensors, s_tensors, float(lerp_host[epoch]))
+                else:
+                    wgt = lerp_sched[epoch]
+                    for t, s in zip(t_tensors, s_tensors, strict=True):
+                        t.lerp_(s, wgt.view(-1, *([1] * (t.dim() - 1))))
         # -- logs, validation, early stopping -------------------------------------------
         if st.mt:
-            w_log = torch.as_tensor(w_host[epoch], dtype=torch.float32).to(dev, non_blocking=True)
-            logs.append(torch.stack([loss_k.detach(), sup.detach(), cons.detach(), w_log]).T)
+            logs.append(torch.stack([loss_k.detach(), sup.detach(), cons.detach(), w_log[epoch]]).T)
         else:
             logs.append(loss_k.detach().unsqueeze(1))
         if (epoch + 1) % check_every == 0 or epoch + 1 >= n_epochs or st.val:

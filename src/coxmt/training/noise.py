@@ -136,6 +136,16 @@ class NoiseRng:
     def __init__(self, generators: Sequence[torch.Generator], device: torch.device) -> None:
         self.generators = list(generators)
         self.device = device
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def buffer(self, name: str, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+        """A tensor to draw into, kept under ``name`` and reused while its shape and dtype
+        stay the same (training allocates the same draws every step)."""
+        buf = self._buffers.get(name)
+        if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
+            buf = torch.empty(tuple(shape), dtype=dtype, device=self.device)
+            self._buffers[name] = buf
+        return buf
 
     def normal_rows(
         self, out: torch.Tensor, counts: Sequence[int], active: Sequence[bool]
@@ -180,6 +190,8 @@ class HiddenNoise:
         self.rng = rng
         self.counts = list(counts)
         self.buffer = buffer
+        # the backward's coefficient matrix [G | s C^T | s M^T], reused across steps
+        self.coef: torch.Tensor | None = None
 
 
 def _cholesky_ok(gram: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -244,7 +256,7 @@ class FirstLayer(torch.autograd.Function):
         noisy = clean
         if ctx.mode != "plain" and noise is not None:
             n = clean.shape[1]
-            y = torch.empty(K, n, h, dtype=weight.dtype, device=weight.device)
+            y = noise.rng.buffer("hidden noise", (K, n, h), weight.dtype)
             noise.rng.normal_rows(y, noise.counts, noise.active)
             u = torch.bmm(y, lower.transpose(1, 2).to(y.dtype))
             noisy = torch.addcmul(clean, noise.std.view(K, 1, 1), u)
@@ -278,11 +290,15 @@ class FirstLayer(torch.autograd.Function):
             buf = noise.buffer
             assert buf is not None
             n = buf.shape[1] - 2 * h
-            coef = torch.empty(K, h, n + 2 * h, dtype=weight.dtype, device=weight.device)
-            coef[:, :, :n] = g.transpose(1, 2)
-            torch.mul(c.to(weight.dtype), std, out=coef[:, :, n : n + h])
-            torch.mul(m.to(weight.dtype), std, out=coef[:, :, n + h :])
-            return torch.bmm(coef, buf), grad_b, None, None, None
+            # [G | s C^T | s M^T] stored row-major (contiguous copies only), used transposed
+            coef_t = noise.coef
+            if coef_t is None or coef_t.shape != (K, n + 2 * h, h):
+                coef_t = torch.empty(K, n + 2 * h, h, dtype=weight.dtype, device=weight.device)
+                noise.coef = coef_t
+            coef_t[:, :n] = g
+            torch.mul(c.transpose(1, 2).to(weight.dtype), std, out=coef_t[:, n : n + h])
+            torch.mul(m.transpose(1, 2).to(weight.dtype), std, out=coef_t[:, n + h :])
+            return torch.bmm(coef_t.transpose(1, 2), buf), grad_b, None, None, None
         space: RowSpace = ctx.space
         g_mm = g if g.dtype == x.dtype else g.to(x.dtype)
         grad_w = torch.bmm(g_mm.transpose(1, 2), x).to(weight.dtype)

@@ -339,9 +339,9 @@ def limit_threads(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
-    import torch
+    from coxmt.training.threads import fix_threads
 
-    torch.set_num_threads(n)
+    fix_threads(n)  # the user's choice: the engine's automatic rule keeps it
 
 
 def show_progress(requested: bool) -> bool:

@@ -132,9 +132,28 @@ def fmt_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
 
 
+def finished_parts(arm_dir: Path, part: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rows of the tasks finished so far (``runs/<part>__<cohort>__r<N>/parts/*.json``)."""
+    rows: list[dict[str, Any]] = []
+    config: dict[str, Any] = {"title": f"{part} (runs finished so far)"}
+    for run in sorted((arm_dir / "runs").glob(f"{part}__*")):
+        cohort = run.name.split("__")[1]
+        run_config = json.loads((run / "config.json").read_text())
+        config.update({k: run_config[k] for k in ("n_splits", "n_repeats")})
+        for f in sorted((run / "parts").glob("*.json")):
+            d = json.loads(f.read_text())
+            d.pop("rows", None)
+            d.pop("risk", None)
+            rows.append({"cohort": cohort, **d})
+    return pd.DataFrame(rows), config
+
+
 def analyse_part(arm: str, part_dir: Path) -> tuple[list[str], dict[str, Any]]:
-    res = pd.read_csv(part_dir / "results.csv")
-    config = json.loads((part_dir / "config.json").read_text())
+    if (part_dir / "results.csv").is_file():
+        res = pd.read_csv(part_dir / "results.csv")
+        config = json.loads((part_dir / "config.json").read_text())
+    else:  # the arm is still running: what has finished
+        res, config = finished_parts(part_dir.parent, part_dir.name)
     expected = int(config.get("n_splits", 5)) * int(config.get("n_repeats", 10))
     keys = ["cohort", "setting"] if "setting" in res.columns else ["cohort"]
     lines = [f"### {config.get('title', part_dir.name)}", ""]
@@ -221,6 +240,8 @@ def main() -> None:
     payload: dict[str, Any] = {}
     for arm_dir in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
         parts = sorted(p.parent for p in arm_dir.glob("*/results.csv"))
+        running = {r.name.split("__")[0] for r in (arm_dir / "runs").glob("*__*")}
+        parts += [arm_dir / name for name in sorted(running) if arm_dir / name not in parts]
         if not parts:
             continue
         lines += [f"## {arm_dir.name}", ""]

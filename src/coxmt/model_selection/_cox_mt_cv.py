@@ -100,6 +100,8 @@ class CoxMTCV(BaselineRiskModel):
         Training event times.
     n_splits_ : int
         Inner folds used.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
 
     See Also
     --------
@@ -218,6 +220,7 @@ class CoxMTCV(BaselineRiskModel):
         members = fitted[len(extra) :]
         ensemble = SeedEnsemble(chosen, n_members=n, random_state=seeds)
         self.ensemble_ = ensemble._finish_fit(members, X, event, time)
+        self.n_features_in_ = int(np.shape(X)[1])
         self.baseline_ = BreslowBaseline().fit(self._risk(X), event, time)
         self.unique_times_ = self.baseline_.unique_times_
         return self
@@ -257,6 +260,7 @@ class CoxMTCV(BaselineRiskModel):
             params["cv"] = int(config["n_splits"])
         est = cls(clone(ensemble.estimators_[0]), **params)
         est.ensemble_ = ensemble
+        est.n_features_in_ = int(getattr(ensemble.estimators_[0], "n_features_in_", 0))
         est.scale_ = float(config["scale"])
         est.n_splits_ = int(config["n_splits"])
         est.best_params_ = dict(config["best_params"])

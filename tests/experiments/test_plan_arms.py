@@ -37,6 +37,21 @@ def test_plan_run_files_parse_and_build(path: Path) -> None:
     ("stem", "expected"),
     [
         pytest.param(
+            "run_a_full",
+            # --quick keeps the first four models: the tuned networks and the recommended Cox-MT
+            dict.fromkeys(
+                [
+                    "Cox-MT (tuned)",
+                    "Cox-nnet (tuned)",
+                    "DeepSurv (tuned)",
+                    "Cox-MT CV (x5, calibrated)",
+                ],
+                0,
+            ),
+            id="a",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
             "run_c_literal",
             {
                 "Cox-MT (tuned, L_s on events)": 0,

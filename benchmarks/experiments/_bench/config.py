@@ -63,6 +63,10 @@ def quick_model_params(model: str, params: dict[str, Any]) -> dict[str, Any]:
             p["rampup_epochs"] = 1
         if p.get("early_stopping"):
             p["n_iter_no_change"] = 1
+    elif key in ("coxmt-cv", "coxnnet-cv"):
+        p["estimator__max_epochs"] = QUICK_EPOCHS
+        p["cv"] = 2
+        p["n_members"] = min(int(p.get("n_members", 1)), 2)
     elif key == "rsf":
         p["n_estimators"] = 5
     elif key in ("coxph", "coxnet"):

@@ -500,6 +500,13 @@ def parse_times(times: str | None) -> list[float] | None:
     return values
 
 
+def epochs_param(params: Iterable[str]) -> str | None:
+    """The name under which ``--epochs`` is set: ``max_epochs``, or that of the network a
+    wrapper holds (``estimator__max_epochs``, e.g. coxmt-cv); None when there is none."""
+    keys = set(params)
+    return next((k for k in ("max_epochs", "estimator__max_epochs") if k in keys), None)
+
+
 def configure_estimator(
     estimator: Any,
     label: str,
@@ -516,8 +523,7 @@ def configure_estimator(
     if seed is not None and "random_state" in names:
         defaults["random_state"] = seed
     if epochs is not None:
-        # a wrapper (e.g. coxmt-cv) passes the epochs on to the network it wraps
-        key = next((k for k in ("max_epochs", "estimator__max_epochs") if k in names), None)
+        key = epochs_param(names)
         if key is None:
             raise ValueError(f"--epochs does not apply to {label} (it has no training epochs)")
         if key in user and user[key] != epochs:

@@ -23,6 +23,7 @@ from coxmt.cli._common import (
     check_param_names,
     cli_errors,
     console,
+    epochs_param,
     limit_threads,
     load_labeled,
     note_constant_features,
@@ -155,8 +156,7 @@ def _models(names: str, epochs: int | None, param: list[str] | None = None) -> d
         est = get_model(name)
         names_of = est.get_params(deep=True)
         if epochs is not None:
-            # a wrapper (e.g. coxmt-cv) passes the epochs on to the network it wraps
-            key = next((k for k in ("max_epochs", "estimator__max_epochs") if k in names_of), None)
+            key = epochs_param(names_of)
             if key is not None:
                 est.set_params(**{key: epochs})
         own = {k: v for k, v in user.items() if k in names_of}

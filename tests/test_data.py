@@ -556,7 +556,7 @@ def test_read_feature_table_aligns_and_checks(tmp_path) -> None:
     pd.DataFrame({"id": ["a", "b", "c"], "g1": [1.0, 2.0, 3.0], "g2": [0.1, 0.2, 0.3], "x": 1}).to_csv(p, index=False)
     out = read_feature_table(p, feature_names=["g2", "g1"], id_col="id")
     assert out.columns.tolist() == ["g2", "g1"] and out.index.tolist() == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="lacks 1 feature column.*g3"):
+    with pytest.raises(ValueError, match=r"lacks 1 feature column.*g3"):
         read_feature_table(p, feature_names=["g1", "g3"])
     assert read_feature_table(p, feature_cols=r"^g\d$").columns.tolist() == ["g1", "g2"]
     pd.DataFrame({"id": ["a", "a"], "g1": [1.0, 2.0]}).to_csv(p, index=False)

@@ -147,7 +147,7 @@ def test_bad_input_messages(kwargs: dict, message: str) -> None:
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="ties must be"):
         neg_partial_log_likelihood(torch.zeros(2), torch.tensor([1, 0]), torch.tensor([1.0, 2.0]), ties="exact")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="risk must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"risk must be a torch\.Tensor"):
         neg_partial_log_likelihood(np.zeros(2), torch.tensor([1, 0]), torch.tensor([1.0, 2.0]))  # type: ignore[arg-type]
 
 

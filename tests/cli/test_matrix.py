@@ -41,6 +41,14 @@ FAST = {
         "--param",
         "estimator__hidden_layer_sizes=16",
     ],
+    "coxmt-cv-ridge": [
+        "--param",
+        "estimator__max_epochs=5",
+        "--param",
+        "estimator__hidden_layer_sizes=16",
+        "--param",
+        "fallback__n_alphas=10",
+    ],
 }
 # the hyperparameter each model's sweep varies
 GRID = {
@@ -50,11 +58,12 @@ GRID = {
     "rsf": "min_samples_leaf=3,6",
     "deepsurv": "dropout=0,0.1",
     "coxmt-cv": "n_members=1,2",
+    "coxmt-cv-ridge": "n_members=1,2",
 }
 HAS_PYCOX = importlib.util.find_spec("pycox") is not None and (
     importlib.util.find_spec("torchtuples") is not None
 )
-SAVABLE = ["coxmt", "coxnnet", "coxph", "rsf", "coxmt-cv"]
+SAVABLE = ["coxmt", "coxnnet", "coxph", "rsf", "coxmt-cv", "coxmt-cv-ridge"]
 ALL = [
     *SAVABLE,
     pytest.param(

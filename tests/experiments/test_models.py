@@ -15,12 +15,15 @@ from coxmt.model_selection import DEFAULT_GRID, CoxMTCV
         pytest.param("coxmt-cv", CoxMT, id="coxmt-cv"),
         pytest.param("recommended", CoxMT, id="alias"),
         pytest.param("coxnnet-cv", CoxNnet, id="coxnnet-cv"),
+        pytest.param("coxmt-cv-ridge", CoxMT, id="coxmt-cv-ridge"),
     ],
 )
 def test_recommended_models_wrap_a_fresh_network(name: str, inner: type) -> None:
     a, b = get_model(name), get_model(name)
     assert isinstance(a, CoxMTCV) and isinstance(a.estimator, inner)
     assert a.estimator is not b.estimator  # no estimator shared between models
+    if a.fallback is not None:
+        assert type(a.fallback).__name__ == "PenalizedCox" and a.fallback is not b.fallback
     if a.param_grid is not None:
         a.param_grid["dropout"].append(0.9)
         assert 0.9 not in b.param_grid["dropout"]  # nor a grid

@@ -62,6 +62,11 @@ def test_plan_run_files_parse_and_build(path: Path) -> None:
             id="c",
         ),
         pytest.param(
+            "run_a2_recommended_ridge",
+            {"Cox-MT CV + ridge (x5, calibrated)": 0},
+            id="a2",
+        ),
+        pytest.param(
             "run_d_pool",
             {
                 "Cox-MT (tuned)": 0,

@@ -8,6 +8,7 @@ from sklearn.base import clone
 
 from coxmt import CoxMT, CoxNnet
 from coxmt._validation import make_target
+from coxmt.estimators.linear import PenalizedCox
 from coxmt.io import load_model, save_model
 from coxmt.metrics import concordance_index
 from coxmt.model_selection import DEFAULT_GRID, CoxMTCV, InnerCVSearch, fit_risk_scale
@@ -124,12 +125,87 @@ def test_save_load_round_trip(data, tmp_path) -> None:
             "no random_state parameter",
             id="no-seed",
         ),
+        pytest.param(
+            {"fallback": __import__("sklearn.linear_model").linear_model.LinearRegression()},
+            "fallback LinearRegression has no random_state",
+            id="fallback-no-seed",
+        ),
     ],
 )
 def test_refuses(data, kwargs, match) -> None:
     X, _, event, time = data
     with pytest.raises(ValueError, match=match):
         CoxMTCV(**kwargs).fit(X, (event, time))
+
+
+def _inner_scores(model, X, event, time, U=None):
+    """Each candidate refitted by hand on the inner folds: its mean validation C."""
+    seed = model.ensemble_.random_states_[0]
+    folds = inner_folds(3, model.random_state, event, X)
+
+    def score(est):
+        cs = []
+        for tr, va in folds:
+            fitted = clone(est).fit(X[tr], make_target(event[tr], time[tr]))
+            cs.append(concordance_index(event[va], time[va], fitted.predict(X[va])))
+        return float(np.mean(cs))
+
+    return score(PenalizedCox(random_state=seed)), seed, folds
+
+
+def test_fallback_wins_when_the_networks_cannot_learn(data) -> None:
+    """Networks that barely train lose to ridge Cox on the same inner folds; ridge is refitted."""
+    X, U, event, time = data
+    weak = CoxMT(hidden_layer_sizes=(8,), max_epochs=1, learning_rate=1e-6)
+    model = CoxMTCV(weak, n_members=3, fallback=PenalizedCox(), random_state=5)
+    model.fit(X, (event, time), X_unlabeled=U)
+    assert model.chose_fallback_ and model.best_params_ == {}
+    res = model.cv_results_
+    assert list(res["estimator"]) == ["CoxMT"] * 4 + ["PenalizedCox"]
+    ridge_score, seed, folds = _inner_scores(model, X, event, time)
+    assert res["mean_c_index"].iloc[-1] == pytest.approx(ridge_score, abs=1e-9)
+    assert model.best_score_ == pytest.approx(ridge_score, abs=1e-9)
+    # one member (a ridge fit is deterministic): the refit on all patients, calibrated on its OOF
+    (member,) = model.ensemble_.estimators_
+    assert isinstance(member, PenalizedCox)
+    ridge = PenalizedCox(random_state=seed).fit(X, make_target(event, time))
+    np.testing.assert_allclose(model.predict(X), model.scale_ * ridge.predict(X), rtol=1e-6)
+    oof = np.full(len(event), np.nan)
+    for tr, va in folds:
+        oof[va] = (
+            PenalizedCox(random_state=seed)
+            .fit(X[tr], make_target(event[tr], time[tr]))
+            .predict(X[va])
+        )
+    np.testing.assert_allclose(model.oof_risk_, oof, rtol=1e-6)
+    assert model.scale_ == pytest.approx(fit_risk_scale(event, time, oof), rel=1e-4)
+
+
+def test_fallback_that_loses_changes_nothing(data) -> None:
+    """A fallback that ranks no better than chance is scored and left out; same model as without."""
+    X, U, event, time = data
+    kw = {"estimator": CoxMT(**NET, learning_rate=1e-2), "n_members": 2, "random_state": 6}
+    flat = PenalizedCox(alpha=1e9)  # coefficients ~0: chance-level ranking
+    with_fb = CoxMTCV(**kw, fallback=flat).fit(X, (event, time), X_unlabeled=U)
+    without = CoxMTCV(**kw).fit(X, (event, time), X_unlabeled=U)
+    assert not with_fb.chose_fallback_
+    assert with_fb.best_params_ == without.best_params_
+    assert len(with_fb.cv_results_) == len(without.cv_results_) + 1
+    np.testing.assert_allclose(with_fb.predict(X), without.predict(X), rtol=1e-6)
+
+
+def test_fallback_saves_and_loads(data, tmp_path) -> None:
+    X, _, event, time = data
+    weak = CoxMT(hidden_layer_sizes=(8,), max_epochs=1, learning_rate=1e-6)
+    model = CoxMTCV(weak, fallback=PenalizedCox(), random_state=5).fit(X, (event, time))
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert back.chose_fallback_ and isinstance(back.fallback, PenalizedCox)
+    assert back.estimator.get_params() == weak.get_params()
+    np.testing.assert_allclose(back.predict(X), model.predict(X), rtol=1e-9)
+    np.testing.assert_allclose(
+        back.predict_survival_function(X[:5], [1.0]), model.predict_survival_function(X[:5], [1.0])
+    )
 
 
 def test_pipeline_with_rnaseq_preprocessing_saves_and_loads(tmp_path) -> None:

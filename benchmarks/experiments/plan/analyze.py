@@ -50,6 +50,20 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ("Cox-MT CV (x5, calibrated)", "Cox-MT (tuned)"),
         ("Cox-MT (defaults)", "Cox-nnet (defaults)"),
     ],
+    "a2_recommended_ridge": [
+        ("Cox-MT CV + ridge (x5, calibrated)", "Cox-MT CV (x5, calibrated)"),
+        ("Cox-MT CV + ridge (x5, calibrated)", "ridge Cox"),
+        ("Cox-MT CV + ridge (x5, calibrated)", "RSF"),
+        ("Cox-MT CV + ridge (x5, calibrated)", "Cox-MT (defaults)"),
+    ],
+    "c_literal": [  # every pair (section 7), the paper's two readings first
+        ("Cox-MT (tuned, L_s on events)", "Cox-nnet (tuned, L_s on events)"),
+        ("Cox-MT (tuned, L_s on all)", "Cox-nnet (tuned, L_s on all)"),
+        ("Cox-MT (tuned, L_s on all)", "Cox-MT (tuned, L_s on events)"),
+        ("Cox-nnet (tuned, L_s on all)", "Cox-nnet (tuned, L_s on events)"),
+        ("Cox-MT (tuned, L_s on all)", "Cox-nnet (tuned, L_s on events)"),
+        ("Cox-MT (tuned, L_s on events)", "Cox-nnet (tuned, L_s on all)"),
+    ],
     "e_positive_control": [("Cox-MT (tuned)", "Cox-nnet (tuned)"), ("Cox-MT (tuned)", "ridge Cox")],
     "e2_positive_control": [
         ("Cox-MT (tuned)", "Cox-nnet (tuned)"),
@@ -132,6 +146,11 @@ def fmt_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
 
 
+# arms run on another arm's outer splits and analysed together with its models:
+# arm -> (other arm, its part); the split fingerprints of every cohort must agree
+JOIN: dict[str, tuple[str, str]] = {"a2_recommended_ridge": ("a_full", "main")}
+
+
 def finished_parts(arm_dir: Path, part: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rows of the tasks finished so far (``runs/<part>__<cohort>__r<N>/parts/*.json``)."""
     rows: list[dict[str, Any]] = []
@@ -148,15 +167,58 @@ def finished_parts(arm_dir: Path, part: str) -> tuple[pd.DataFrame, dict[str, An
     return pd.DataFrame(rows), config
 
 
-def analyse_part(arm: str, part_dir: Path) -> tuple[list[str], dict[str, Any]]:
+def load_part(part_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A part's rows: its ``results.csv`` when finished, else the tasks finished so far."""
     if (part_dir / "results.csv").is_file():
         res = pd.read_csv(part_dir / "results.csv")
-        config = json.loads((part_dir / "config.json").read_text())
-    else:  # the arm is still running: what has finished
-        res, config = finished_parts(part_dir.parent, part_dir.name)
+        return res, json.loads((part_dir / "config.json").read_text())
+    return finished_parts(part_dir.parent, part_dir.name)
+
+
+def split_fingerprints(arm_dir: Path, part: str) -> dict[str, str]:
+    """cohort -> fingerprint of its outer splits, from the runs' ``config.json``."""
+    out = {}
+    for run in sorted((arm_dir / "runs").glob(f"{part}__*")):
+        out[run.name.split("__")[1]] = json.loads((run / "config.json").read_text())[
+            "splits_sha256"
+        ]
+    return out
+
+
+def join_other_arm(arm: str, part_dir: Path, res: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``res`` with the models of the arm it was run beside (JOIN), on cohorts with equal splits."""
+    other_arm, other_part = JOIN[arm]
+    other_dir = RESULTS / other_arm
+    other, _ = load_part(other_dir / other_part)
+    mine = split_fingerprints(part_dir.parent, part_dir.name)
+    theirs = split_fingerprints(other_dir, other_part)
+    for cohort in sorted(set(mine) & set(theirs)):
+        if mine[cohort] != theirs[cohort]:
+            raise SystemExit(
+                f"{arm} and {other_arm} have different outer splits on {cohort}; "
+                "they cannot be paired"
+            )
+    cohorts = set(mine) & set(theirs)
+    joined = pd.concat(
+        [res[res["cohort"].isin(cohorts)], other[other["cohort"].isin(cohorts)]],
+        ignore_index=True,
+    )
+    note = (
+        f"Analysed together with arm {other_arm}'s models on identical outer splits "
+        f"(split fingerprints equal on {', '.join(sorted(cohorts)) or 'no cohort yet'})."
+    )
+    return joined, note
+
+
+def analyse_part(arm: str, part_dir: Path) -> tuple[list[str], dict[str, Any]]:
+    res, config = load_part(part_dir)
+    notes: list[str] = []
+    if arm in JOIN:
+        res, note = join_other_arm(arm, part_dir, res)
+        notes = [note, ""]
     expected = int(config.get("n_splits", 5)) * int(config.get("n_repeats", 10))
     keys = ["cohort", "setting"] if "setting" in res.columns else ["cohort"]
-    lines = [f"### {config.get('title', part_dir.name)}", ""]
+    lines = [f"### {config.get('title', part_dir.name)}", "", *notes]
     out: dict[str, Any] = {"cohorts": {}, "pairs": []}
     pairs_rows: list[dict[str, Any]] = []
     for key, g in res.groupby(keys, sort=False):

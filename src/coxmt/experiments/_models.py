@@ -30,6 +30,15 @@ _REGISTRY: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "Cox-MT CV",
         {"estimator": _New("coxmt.estimators", "CoxMT")},
     ),
+    "coxmt-cv-ridge": (
+        "coxmt.model_selection",
+        "CoxMTCV",
+        "Cox-MT CV + ridge",
+        {
+            "estimator": _New("coxmt.estimators", "CoxMT"),
+            "fallback": _New("coxmt.estimators.linear", "PenalizedCox"),
+        },
+    ),
     "coxnnet-cv": (
         "coxmt.model_selection",
         "CoxMTCV",
@@ -97,6 +106,8 @@ def get_model(name: str, **params: Any) -> Any:
     name : str
         ``"coxmt"`` (:class:`coxmt.CoxMT`), ``"coxmt-cv"`` (the recommended model,
         :class:`coxmt.model_selection.CoxMTCV` around a default Cox-MT),
+        ``"coxmt-cv-ridge"`` (the same with ridge Cox as a fallback candidate scored
+        on the same inner folds),
         ``"coxnnet-cv"`` (the same recipe around Cox-nnet, tuning learning rate and
         dropout), ``"coxnnet"`` (:class:`coxmt.CoxNnet`),
         ``"coxph"`` (penalised linear Cox, ``PenalizedCox`` with its defaults),

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from coxmt._random import derive_seed, draw_seed
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators import CoxMT
-from coxmt.io import jsonable, prefixed
+from coxmt.io import jsonable, prefixed, registered_model_classes
 from coxmt.model_selection._calibration import fit_risk_scale
 from coxmt.model_selection._ensemble import (
     BaselineRiskModel,
@@ -49,6 +49,10 @@ class CoxMTCV(BaselineRiskModel):
     3. fits ``n_members`` copies of it with different seeds on all the training
        patients (the mean of their log-risks is the risk; all the networks of
        steps 1 and 3 train in stacked runs, :func:`~coxmt.model_selection.fit_many`);
+       With a ``fallback`` (e.g. ridge Cox, ``PenalizedCox()``), the fallback is
+       fitted and scored on the same inner folds, and it replaces the network
+       when its mean inner C is higher (then step 3 fits it once on all the
+       training patients);
     4. with ``calibrate=True``, rescales the risk by the factor that maximises the
        Cox partial likelihood of the inner out-of-fold risks of the chosen setting
        (:func:`~coxmt.model_selection.fit_risk_scale`; for ``n_members > 1`` each
@@ -75,6 +79,12 @@ class CoxMTCV(BaselineRiskModel):
         ``(train, validation)`` positions.
     n_members : int, default 1
         Networks in the seed ensemble of the chosen setting.
+    fallback : estimator or None, default None
+        A candidate of another kind scored on the same inner folds, typically
+        :class:`~coxmt.estimators.linear.PenalizedCox` (ridge Cox with its own
+        internal choice of penalty), which on some cohorts ranks patients better
+        than any network setting. Needs a ``random_state`` parameter (it gets the
+        first member's seed). ``None``: networks only.
     calibrate : bool, default True
         Rescale the risk on the inner out-of-fold risks (step 4).
     random_state : int or None, default None
@@ -83,13 +93,17 @@ class CoxMTCV(BaselineRiskModel):
     Attributes
     ----------
     best_params_ : dict
-        The chosen setting.
+        The chosen setting (``{}`` when the fallback was chosen).
     best_score_ : float
         Its mean inner-validation Harrell's C.
+    chose_fallback_ : bool
+        Whether the fallback beat every network setting.
     cv_results_ : pandas.DataFrame
-        One row per setting: ``params``, ``mean_c_index``, ``sd_c_index``.
+        One row per setting: ``estimator`` (class name), ``params``, ``mean_c_index``,
+        ``sd_c_index``; the fallback, if any, is the last row.
     ensemble_ : SeedEnsemble
-        The chosen setting's ``n_members`` networks fitted on all the training patients.
+        The chosen setting's ``n_members`` networks fitted on all the training
+        patients (one fitted fallback when it was chosen).
     scale_ : float
         The calibration factor (1.0 with ``calibrate=False``).
     oof_risk_ : ndarray of shape (n_samples,)
@@ -136,6 +150,7 @@ class CoxMTCV(BaselineRiskModel):
         | None = None,
         cv: Any = 3,
         n_members: int = 1,
+        fallback: Any = None,
         calibrate: bool = True,
         random_state: int | None = None,
     ) -> None:
@@ -143,6 +158,7 @@ class CoxMTCV(BaselineRiskModel):
         self.param_grid = param_grid
         self.cv = cv
         self.n_members = n_members
+        self.fallback = fallback
         self.calibrate = calibrate
         self.random_state = random_state
 
@@ -154,6 +170,17 @@ class CoxMTCV(BaselineRiskModel):
                 "through it (give a coxmt Cox network, e.g. CoxMT or CoxNnet)"
             )
         return est
+
+    def _fallback(self, seed: int) -> Any:
+        """The unfitted fallback seeded with ``seed``, or None."""
+        if self.fallback is None:
+            return None
+        if "random_state" not in self.fallback.get_params(deep=False):
+            raise ValueError(
+                f"fallback {type(self.fallback).__name__} has no random_state parameter; "
+                "CoxMTCV seeds it through it (e.g. fallback=PenalizedCox())"
+            )
+        return clone(self.fallback).set_params(random_state=seed)
 
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> CoxMTCV:
         """Tune, fit the ensemble, calibrate and fit the baseline hazard.
@@ -183,9 +210,19 @@ class CoxMTCV(BaselineRiskModel):
         folds = inner_folds(self.cv, base, event, X)
         seeds = [derive_seed(derive_seed(base, 2), k) for k in range(n)]
         first = clone(self._base_estimator()).set_params(random_state=seeds[0])
+        fallback = self._fallback(seeds[0])
         rows, risks = search_grid(first, grid, X, event, time, folds, X_unlabeled)
+        for row in rows:
+            row["estimator"] = type(first).__name__
         best = best_setting(rows)
-        chosen = clone(first).set_params(**grid[best])
+        chosen, params = clone(first).set_params(**grid[best]), dict(grid[best])
+        if fallback is not None:
+            fb_rows, fb_risks = search_grid(fallback, [{}], X, event, time, folds, X_unlabeled)
+            rows.append({**fb_rows[0], "estimator": type(fallback).__name__})
+            risks.append(fb_risks[0])
+            if fb_rows[0]["mean_c_index"] > rows[best]["mean_c_index"]:
+                best, chosen, params, n, seeds = len(rows) - 1, fallback, {}, 1, seeds[:1]
+        self.chose_fallback_ = chosen is fallback
 
         # the refit members, and (calibrating an ensemble) the other members on each inner fold
         extra = [(k, j) for k in range(1, n) for j in range(len(folds))] if self.calibrate else []
@@ -203,8 +240,9 @@ class CoxMTCV(BaselineRiskModel):
                 if jj == j
             ]
             oof[va] = np.mean(fold_risks, axis=0)
-        self.cv_results_ = pd.DataFrame(rows)
-        self.best_params_ = dict(grid[best])
+        columns = ["estimator", "params", "mean_c_index", "sd_c_index"]
+        self.cv_results_ = pd.DataFrame(rows)[columns]
+        self.best_params_ = params
         self.best_score_ = float(rows[best]["mean_c_index"])
         self.n_splits_ = len(folds)
         self.oof_risk_ = oof
@@ -243,6 +281,9 @@ class CoxMTCV(BaselineRiskModel):
         }
         config = {
             "params": params,
+            "estimator": _spec(self._base_estimator()),
+            "fallback": None if self.fallback is None else _spec(self.fallback),
+            "chose_fallback": bool(self.chose_fallback_),
             "ensemble": inner,
             "scale": float(self.scale_),
             "n_splits": int(self.n_splits_),
@@ -258,7 +299,14 @@ class CoxMTCV(BaselineRiskModel):
         params = dict(config["params"])
         if params.get("cv") is None:
             params["cv"] = int(config["n_splits"])
-        est = cls(clone(ensemble.estimators_[0]), **params)
+        chose_fallback = bool(config.get("chose_fallback", False))
+        if config.get("estimator") is not None:
+            network = _from_spec(config["estimator"])
+        else:  # saved before the estimator's own record
+            network = clone(ensemble.estimators_[0])
+        fallback = None if config.get("fallback") is None else _from_spec(config["fallback"])
+        est = cls(network, fallback=fallback, **params)
+        est.chose_fallback_ = chose_fallback
         est.ensemble_ = ensemble
         est.n_features_in_ = int(getattr(ensemble.estimators_[0], "n_features_in_", 0))
         est.scale_ = float(config["scale"])
@@ -270,3 +318,22 @@ class CoxMTCV(BaselineRiskModel):
         est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
         est.unique_times_ = est.baseline_.unique_times_
         return est
+
+
+def _spec(estimator: Any) -> dict[str, Any]:
+    """An unfitted estimator as its class name and constructor parameters (to save)."""
+    return {"class": type(estimator).__name__, "params": jsonable(estimator.get_params(deep=False))}
+
+
+def _from_spec(spec: dict[str, Any]) -> Any:
+    """Rebuild an unfitted estimator saved by :func:`_spec`."""
+    classes: dict[str, Any] = registered_model_classes()
+    name = spec["class"]
+    if name not in classes:
+        raise ValueError(
+            f"the saved model names an unknown estimator class {name!r}; known: "
+            f"{sorted(classes)}. Import the module that defines it and load again"
+        )
+    # JSON stores tuples (e.g. hidden_layer_sizes) as lists
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["params"].items()}
+    return classes[name](**params)

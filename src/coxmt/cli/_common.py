@@ -24,6 +24,7 @@ __all__ = [
     "EVENT_MEANS_OPTION",
     "IMPUTE_HELP",
     "IMPUTE_OPTION",
+    "MODELS_HELP",
     "PARAM_HELP",
     "PARAM_OPTION",
     "SEED_OPTION",
@@ -72,6 +73,13 @@ class _Console(Console):
 
 console = _Console(soft_wrap=True)
 err_console = _Console(stderr=True, soft_wrap=True)
+
+MODELS_HELP = (
+    "coxmt-cv (recommended: Cox-MT tuned by inner CV, calibrated), coxmt-cv-ridge (the same "
+    "with ridge Cox as a candidate), coxnnet-cv (the recipe around Cox-nnet), coxmt (Cox-MT), "
+    "coxnnet (Cox-nnet), coxph (penalised linear Cox), coxnet (elastic-net Cox), rsf (random "
+    "survival forest), deepsurv (DeepSurv; needs the baselines extra), or package.module:Class"
+)
 
 EVENT_HELP = (
     "Meaning of the event column: 'event' = 1 where death was observed, 0 where censored "

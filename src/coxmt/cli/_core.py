@@ -13,6 +13,7 @@ from coxmt.cli._common import (
     EVENT_COL_OPTION,
     EVENT_MEANS_OPTION,
     IMPUTE_OPTION,
+    MODELS_HELP,
     PARAM_OPTION,
     SEED_OPTION,
     THREADS_OPTION,
@@ -37,11 +38,7 @@ from coxmt.cli._common import (
 
 __all__ = ["register"]
 
-_MODEL_HELP = (
-    "Model: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), coxnet "
-    "(elastic-net Cox), rsf (random survival forest) or deepsurv (DeepSurv; needs the "
-    "baselines extra)."
-)
+_MODEL_HELP = f"Model: {MODELS_HELP}."
 
 
 def _build_estimator(
@@ -106,7 +103,8 @@ def fit(
     ),
     id_col: str | None = typer.Option(None, help="Patient ID column."),
     unlabeled: Path | None = typer.Option(
-        None, help="Table of unlabeled patients (features only); used by --model coxmt only."
+        None,
+        help="Table of unlabeled patients (features only); used by the semi-supervised models (coxmt, coxmt-cv, coxmt-cv-ridge), refused for the others.",
     ),
     model: str = typer.Option("coxmt", help=_MODEL_HELP),
     top_genes: int | None = typer.Option(
@@ -136,8 +134,8 @@ def fit(
     if not hasattr(estimator, "_export_state"):
         raise ValueError(
             f"{model} cannot be saved as a model folder, so `coxmt fit` does not train it; "
-            f"compare it with `coxmt cv --models coxmt,{model}` or choose --model coxmt, "
-            "coxmt-cv, coxnnet, coxph, coxnet, rsf or deepsurv"
+            f"compare it with `coxmt cv --models coxmt,{model}` or choose a built-in "
+            f"--model: {MODELS_HELP}"
         )
     pre = build_preprocessing(top_genes, log2, True, impute, transform, clip)
     table = load_labeled(data, time_col, event_col, event_means, features, id_col, impute)

@@ -14,6 +14,7 @@ from coxmt.cli._common import (
     EVENT_COL_OPTION,
     EVENT_MEANS_OPTION,
     IMPUTE_OPTION,
+    MODELS_HELP,
     PARAM_HELP,
     THREADS_HELP,
     TIME_COL_OPTION,
@@ -38,10 +39,7 @@ __all__ = ["command_line", "cross_validate_table", "print_cv_summary", "register
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_MODELS_HELP = (
-    "Comma-separated models: coxmt (Cox-MT), coxnnet (Cox-nnet), coxph (penalised linear Cox), "
-    "coxnet (elastic-net Cox), rsf, deepsurv, or package.module:Class."
-)
+_MODELS_HELP = f"Comma-separated models: {MODELS_HELP}."
 
 
 def _fmt(mean: float, sd: float) -> str:

@@ -12,7 +12,9 @@ other cohorts as an optional unlabeled pool: one default Cox-MT fit
 (the unit of cost), ``CoxMTCV()`` (4 settings x 3 inner folds + 1 refit, calibrated)
 and ``CoxMTCV(n_members=5)`` (+ 4 x 3 inner ensemble members + 5 refits), each without
 and with the 903 LUAD + LUSC patients as unlabeled rows (genes common to the three
-cohorts, BRCA's preprocessing), each at torch's 1 and 2 intra-op threads. Methods alternate within each repeat; the median
+cohorts, BRCA's preprocessing), and the ensemble with ridge Cox as a fallback candidate
+(``fallback=PenalizedCox()``, the ``coxmt-cv-ridge`` recipe) with them, each at torch's 1
+and 2 intra-op threads. Methods alternate within each repeat; the median
 wall-clock time is reported. Writes ``benchmarks/results/recommended.json``.
 """
 
@@ -36,6 +38,7 @@ import torch  # noqa: E402
 
 from coxmt import CoxMT  # noqa: E402
 from coxmt._atomic import atomic_write_text  # noqa: E402
+from coxmt.estimators.linear import PenalizedCox  # noqa: E402
 from coxmt.model_selection import CoxMTCV  # noqa: E402
 from coxmt.preprocessing import make_rnaseq_preprocessor  # noqa: E402
 
@@ -76,6 +79,9 @@ def main() -> None:
         f"CoxMTCV(), +{len(U)} unlabeled": lambda: CoxMTCV(random_state=0).fit(X, y, X_unlabeled=U),
         f"CoxMTCV(n_members=5), +{len(U)} unlabeled": lambda: CoxMTCV(
             n_members=5, random_state=0
+        ).fit(X, y, X_unlabeled=U),
+        f"CoxMTCV(n_members=5, fallback=ridge Cox), +{len(U)} unlabeled": lambda: CoxMTCV(
+            n_members=5, fallback=PenalizedCox(), random_state=0
         ).fit(X, y, X_unlabeled=U),
     }
     rows: list[dict[str, Any]] = []

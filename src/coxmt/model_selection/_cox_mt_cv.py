@@ -45,14 +45,13 @@ class CoxMTCV(BaselineRiskModel):
     1. splits the labeled patients into ``cv`` inner folds (stratified on the event)
        and fits every setting of ``param_grid`` on each, every fit with all the
        unlabeled patients (validation patients are never unlabeled data);
-    2. keeps the setting with the best mean inner Harrell's C;
+    2. keeps the setting with the best mean inner Harrell's C; with a ``fallback``
+       (e.g. ridge Cox, ``PenalizedCox()``), the fallback is fitted and scored on
+       the same inner folds and replaces the networks when its mean inner C is
+       higher (step 3 then fits it once);
     3. fits ``n_members`` copies of it with different seeds on all the training
        patients (the mean of their log-risks is the risk; all the networks of
        steps 1 and 3 train in stacked runs, :func:`~coxmt.model_selection.fit_many`);
-       With a ``fallback`` (e.g. ridge Cox, ``PenalizedCox()``), the fallback is
-       fitted and scored on the same inner folds, and it replaces the network
-       when its mean inner C is higher (then step 3 fits it once on all the
-       training patients);
     4. with ``calibrate=True``, rescales the risk by the factor that maximises the
        Cox partial likelihood of the inner out-of-fold risks of the chosen setting
        (:func:`~coxmt.model_selection.fit_risk_scale`; for ``n_members > 1`` each
@@ -220,7 +219,8 @@ class CoxMTCV(BaselineRiskModel):
             fb_rows, fb_risks = search_grid(fallback, [{}], X, event, time, folds, X_unlabeled)
             rows.append({**fb_rows[0], "estimator": type(fallback).__name__})
             risks.append(fb_risks[0])
-            if fb_rows[0]["mean_c_index"] > rows[best]["mean_c_index"]:
+            fb_c, net_c = fb_rows[0]["mean_c_index"], rows[best]["mean_c_index"]
+            if np.isfinite(fb_c) and not fb_c <= net_c:  # also when no network scored
                 best, chosen, params, n, seeds = len(rows) - 1, fallback, {}, 1, seeds[:1]
         self.chose_fallback_ = chosen is fallback
 

@@ -16,7 +16,9 @@ fit       Same model (genes -> 128 tanh -> 1, dropout 0.2, full batch, Adam 1e-3
           coxmt CoxNnet and CoxMT, pycox CoxPH (DeepSurv), a plain PyTorch loop with
           torchsurv's loss and a plain loop with a sort + logcumsumexp loss; at each
           thread count of ``--threads`` (e.g. ``--threads 1 2``), with the floor
-          measured again at that count (coxmt models get ``n_threads`` = that count).
+          measured again at that count (coxmt models get ``n_threads`` = that count);
+          with ``--compile`` also that loop with forward and loss compiled by
+          ``torch.compile`` (whether fused kernels help at this size).
 cv        5-fold cross-validation of Cox-MT on BRCA (per-fold scaling):
           ``coxmt.experiments.cross_validate`` and the batched ``fit_many``.
 loss      Cox loss forward+backward vs torchsurv, N = 1e3 .. 1e7 (``--max-loss-n``).
@@ -184,7 +186,12 @@ def _sorted_logcumsumexp_loss(
 
 
 def fit_jobs(
-    X: np.ndarray, event: np.ndarray, time_: np.ndarray, epochs: int, threads: int | None = None
+    X: np.ndarray,
+    event: np.ndarray,
+    time_: np.ndarray,
+    epochs: int,
+    threads: int | None = None,
+    compile_loop: bool = False,
 ) -> dict[str, Callable[[], Any]]:
     from coxmt import CoxMT, CoxNnet
 
@@ -252,7 +259,39 @@ def fit_jobs(
     jobs["torch loop + sort/logcumsumexp"] = plain_loop(
         lambda r: _sorted_logcumsumexp_loss(r, et, order)
     )
+    if compile_loop:
+        jobs["same loop, torch.compile"] = _compiled_loop(X.shape[1], xt, et, order, epochs)
     return jobs
+
+
+def _compiled_loop(
+    d: int, xt: torch.Tensor, et: torch.Tensor, order: torch.Tensor, epochs: int
+) -> Callable[[], None]:
+    """The plain sort/logcumsumexp loop with forward and loss fused by ``torch.compile``.
+
+    Compiled once (in the untimed warm-up); every timed run then reuses the kernels.
+    """
+    F = torch.nn.functional
+
+    def forward_loss(
+        x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor
+    ) -> torch.Tensor:
+        hidden = F.dropout(torch.tanh(F.linear(x, w1, b1)), DROPOUT, training=True)
+        return _sorted_logcumsumexp_loss(F.linear(hidden, w2).squeeze(-1), et, order)
+
+    compiled = torch.compile(forward_loss)
+
+    def run() -> None:
+        torch.manual_seed(0)
+        net = _mlp(d)
+        first, last = net[0], net[3]
+        opt = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=WD)
+        for _ in range(epochs):
+            opt.zero_grad()
+            compiled(xt, first.weight, first.bias, last.weight).backward()
+            opt.step()
+
+    return run
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -296,7 +335,8 @@ def _fit_rows(args: argparse.Namespace, threads: int) -> list[dict[str, Any]]:
         X, event, time_ = load_brca(n_genes)
         n, d = X.shape
         floor = matmul_floor(n, d, HIDDEN, args.repeats)
-        res = alternate(fit_jobs(X, event, time_, args.epochs, threads), args.repeats)
+        jobs = fit_jobs(X, event, time_, args.epochs, threads, compile_loop=args.compile)
+        res = alternate(jobs, args.repeats)
         floor_s = floor["seconds"] * args.epochs
         flops = 4 * n * d * HIDDEN * args.epochs
         base = res.get("pycox CoxPH")
@@ -574,6 +614,12 @@ def main(argv: list[str] | None = None) -> int:
         default=["fit", "cv", "loss", "cindex"],
         choices=["machine", "fit", "cv", "loss", "cindex"],
         help="sections to run (machine facts are always printed)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="fit section: also time the plain loop compiled with torch.compile (needs a C++ "
+        "compiler; compiling takes seconds to minutes, outside the timing)",
     )
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "speed.json")
     args = p.parse_args(argv)

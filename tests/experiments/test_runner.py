@@ -252,6 +252,21 @@ def test_verbose_and_n_jobs_params_do_not_change_the_configuration():
     assert "verbose" in describe(CoxNnet())["params"]  # still recorded in config.json
 
 
+def test_a_parameter_added_later_keeps_earlier_runs_resumable():
+    """CoxMTCV's fallback at None (the behaviour before it existed) stays out of the key."""
+    from coxmt.estimators.linear import PenalizedCox
+    from coxmt.experiments._store import config_hash, describe, strip_no_effect
+    from coxmt.model_selection import CoxMTCV
+
+    before = describe(CoxMTCV(n_members=5))
+    del before["params"]["fallback"]  # how a run started before the parameter described it
+    now = strip_no_effect(describe(CoxMTCV(n_members=5)))
+    with_fb = strip_no_effect(describe(CoxMTCV(n_members=5, fallback=PenalizedCox())))
+    assert config_hash({"m": strip_no_effect(before)}) == config_hash({"m": now})
+    assert config_hash({"m": now}) != config_hash({"m": with_fb})
+    assert "fallback" in describe(CoxMTCV())["params"]  # still recorded in config.json
+
+
 class _FakeRay:
     """The few Ray calls the ray backend makes, run synchronously in this process."""
 

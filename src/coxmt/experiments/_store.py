@@ -92,17 +92,29 @@ def describe(obj: Any) -> Any:
 
 _NO_EFFECT_PARAMS = frozenset({"verbose", "n_jobs"})
 
+# parameters added to a class after runs that used it had started, with the value that
+# gives the earlier results: at that value they stay out of the resume key, so those runs
+# still resume (class path -> {parameter: value})
+_ADDED_LATER: dict[str, dict[str, Any]] = {
+    "coxmt.model_selection._cox_mt_cv.CoxMTCV": {"fallback": None},
+}
+
 
 def strip_no_effect(desc: Any) -> Any:
-    """Drop parameters that do not change results (``verbose``, ``n_jobs``) from :func:`describe` output."""
+    """Drop parameters that do not change results from :func:`describe` output.
+
+    Those are ``verbose`` and ``n_jobs``, and parameters added to a class later while at
+    the value that reproduces the results from before they existed.
+    """
     if isinstance(desc, list):
         return [strip_no_effect(v) for v in desc]
     if isinstance(desc, dict):
         if "class" in desc and isinstance(desc.get("params"), dict):
+            later = _ADDED_LATER.get(str(desc["class"]), {})
             params = {
                 k: strip_no_effect(v)
                 for k, v in desc["params"].items()
-                if k not in _NO_EFFECT_PARAMS
+                if k not in _NO_EFFECT_PARAMS and not (k in later and v == later[k])
             }
             return {**desc, "params": params}
         return {k: strip_no_effect(v) for k, v in desc.items()}

@@ -146,9 +146,11 @@ def fmt_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
 
 
-# arms run on another arm's outer splits and analysed together with its models:
-# arm -> (other arm, its part); the split fingerprints of every cohort must agree
-JOIN: dict[str, tuple[str, str]] = {"a2_recommended_ridge": ("a_full", "main")}
+# arms run on other arms' outer splits and analysed together with their models:
+# arm -> [(other arm, its part), ...]; split fingerprints must agree cohort by cohort
+JOIN: dict[str, list[tuple[str, str]]] = {
+    "a2_recommended_ridge": [("a_full", "main"), ("a_recommended_early", "main")],
+}
 
 
 def finished_parts(arm_dir: Path, part: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -185,38 +187,70 @@ def split_fingerprints(arm_dir: Path, part: str) -> dict[str, str]:
     return out
 
 
-def join_other_arm(arm: str, part_dir: Path, res: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """``res`` with the models of the arm it was run beside (JOIN), on cohorts with equal splits."""
-    other_arm, other_part = JOIN[arm]
-    other_dir = RESULTS / other_arm
-    other, _ = load_part(other_dir / other_part)
+def join_other_arms(
+    arm: str, part_dir: Path, res: pd.DataFrame, expected: int
+) -> tuple[pd.DataFrame, str]:
+    """``res`` with the finished models of the arms it was run beside (JOIN).
+
+    Per cohort of ``arm``, a source's model is added when its outer splits have the same
+    fingerprint and it has all ``expected`` folds; a model already present from an earlier
+    source must have identical per-fold results in the later one (the check that runs on
+    the same splits and seeds reproduce each other), and is not added twice.
+    """
     mine = split_fingerprints(part_dir.parent, part_dir.name)
-    theirs = split_fingerprints(other_dir, other_part)
-    for cohort in sorted(set(mine) & set(theirs)):
-        if mine[cohort] != theirs[cohort]:
-            raise SystemExit(
-                f"{arm} and {other_arm} have different outer splits on {cohort}; "
-                "they cannot be paired"
-            )
-    cohorts = set(mine) & set(theirs)
-    joined = pd.concat(
-        [res[res["cohort"].isin(cohorts)], other[other["cohort"].isin(cohorts)]],
-        ignore_index=True,
-    )
+    frames, used = [res], []
+    for other_arm, other_part in JOIN[arm]:
+        other_dir = RESULTS / other_arm
+        if not (other_dir / other_part).exists() and not (other_dir / "runs").is_dir():
+            continue
+        other, _ = load_part(other_dir / other_part)
+        if other.empty:
+            continue
+        theirs = split_fingerprints(other_dir, other_part)
+        for cohort in sorted(set(mine) & set(theirs)):
+            if mine[cohort] != theirs[cohort]:
+                raise SystemExit(
+                    f"{arm} and {other_arm} have different outer splits on {cohort}; "
+                    "they cannot be paired"
+                )
+            g = other[other["cohort"] == cohort]
+            counts = g.groupby("model").size()
+            have = pd.concat(frames)
+            have = have[have["cohort"] == cohort]
+            for model in counts.index[counts >= expected]:
+                rows = g[g["model"] == model]
+                if model in set(have["model"]):
+                    key = ["repeat", "fold"]
+                    a = have[have["model"] == model].set_index(key)["c_index"].sort_index()
+                    b = rows.set_index(key)["c_index"].sort_index()
+                    if not np.array_equal(a.to_numpy(), b.to_numpy()):
+                        raise SystemExit(
+                            f"{model} on {cohort}: {other_arm} does not reproduce the results "
+                            "already joined from another arm on the same splits and seeds"
+                        )
+                    used.append(f"{model} on {cohort} reproduced exactly by {other_arm}")
+                    continue
+                frames.append(rows)
+                used.append(f"{other_arm}: {model} on {cohort}")
+    joined = pd.concat(frames, ignore_index=True)
+    reproduced = [u for u in used if "reproduced" in u]
+    sources = sorted({u.split(":")[0] for u in used if "reproduced" not in u})
     note = (
-        f"Analysed together with arm {other_arm}'s models on identical outer splits "
-        f"(split fingerprints equal on {', '.join(sorted(cohorts)) or 'no cohort yet'})."
+        f"Analysed together with the finished models of {', '.join(sources) or 'no other arm yet'} "
+        "on identical outer splits (split fingerprints checked)"
+        + (f"; {'; '.join(reproduced)}" if reproduced else "")
+        + "."
     )
     return joined, note
 
 
 def analyse_part(arm: str, part_dir: Path) -> tuple[list[str], dict[str, Any]]:
     res, config = load_part(part_dir)
+    expected = int(config.get("n_splits", 5)) * int(config.get("n_repeats", 10))
     notes: list[str] = []
     if arm in JOIN:
-        res, note = join_other_arm(arm, part_dir, res)
+        res, note = join_other_arms(arm, part_dir, res, expected)
         notes = [note, ""]
-    expected = int(config.get("n_splits", 5)) * int(config.get("n_repeats", 10))
     keys = ["cohort", "setting"] if "setting" in res.columns else ["cohort"]
     lines = [f"### {config.get('title', part_dir.name)}", "", *notes]
     out: dict[str, Any] = {"cohorts": {}, "pairs": []}

@@ -101,6 +101,8 @@ def fitted(demo_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         )  # fmt: skip
         assert code == 0, text
         assert re.search(r"training C-index 0\.\d+; saved to", text), text
+        if model.startswith("coxmt-cv"):  # which candidate the inner CV chose, and why
+            assert re.search(r"note: inner CV chose \w+ .*mean inner C-index 0\.\d+", text)
         out[model] = folder
     return out
 

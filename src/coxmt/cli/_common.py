@@ -44,6 +44,7 @@ __all__ = [
     "note_constant_features",
     "parse_params",
     "parse_times",
+    "print_model_choice",
     "print_step_notes",
     "show_progress",
     "sigterm_as_interrupt",
@@ -613,6 +614,36 @@ def print_step_notes(steps: Iterable[tuple[str, Any]]) -> None:
     for _, step in steps:
         if getattr(step, "note_", ""):
             console.print(f"note: {step.note_}", highlight=False)
+
+
+def print_model_choice(model: Any) -> None:
+    """One line on what a model tuned by inner CV chose (``CoxMTCV``): the network setting
+    or the fallback, with the mean inner C-indexes, so that users see when ridge Cox won."""
+    res = getattr(model, "cv_results_", None)
+    if res is None or "estimator" not in getattr(res, "columns", ()):
+        return
+    fell_back = bool(getattr(model, "chose_fallback_", False))
+    networks = res.iloc[:-1] if getattr(model, "fallback", None) is not None else res
+    best_net = float(networks["mean_c_index"].max())
+    if fell_back:
+        name = str(res["estimator"].iloc[-1])
+        console.print(
+            f"note: inner CV chose {name} over the networks (mean inner C-index "
+            f"{model.best_score_:.3f} vs {best_net:.3f} for the best network setting)",
+            highlight=False,
+        )
+        return
+    setting = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in model.best_params_.items()
+    )
+    other = ""
+    if len(networks) < len(res):
+        other = f"; {res['estimator'].iloc[-1]} {float(res['mean_c_index'].iloc[-1]):.3f}"
+    console.print(
+        f"note: inner CV chose {networks['estimator'].iloc[0]} with {setting or 'its defaults'} "
+        f"(mean inner C-index {model.best_score_:.3f}{other})",
+        highlight=False,
+    )
 
 
 TRANSFORM_HELP = (

@@ -28,6 +28,7 @@ from coxmt.cli._common import (
     load_labeled,
     parse_params,
     parse_times,
+    print_model_choice,
     print_scores,
     print_step_notes,
     print_transform,
@@ -157,6 +158,7 @@ def fit(
         check_missing_values(X_unl, impute, f"{unlabeled.name}")
     pipe.fit(table.X, table.y, X_unlabeled=X_unl)
     print_step_notes(pipe.steps[:-1])
+    print_model_choice(estimator)
     if "verbose" in names:
         estimator.set_params(verbose=False)
     save_model(pipe, out)

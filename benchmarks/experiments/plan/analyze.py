@@ -158,14 +158,17 @@ def finished_parts(arm_dir: Path, part: str) -> tuple[pd.DataFrame, dict[str, An
     rows: list[dict[str, Any]] = []
     config: dict[str, Any] = {"title": f"{part} (runs finished so far)"}
     for run in sorted((arm_dir / "runs").glob(f"{part}__*")):
-        cohort = run.name.split("__")[1]
+        tokens = run.name.split("__")
+        cohort = tokens[1]
+        # label-fraction runs are named <part>__<cohort>__f<fraction>: the setting
+        setting = {"setting": float(tokens[2][1:])} if tokens[2:3] and tokens[2][0] == "f" else {}
         run_config = json.loads((run / "config.json").read_text())
         config.update({k: run_config[k] for k in ("n_splits", "n_repeats")})
         for f in sorted((run / "parts").glob("*.json")):
             d = json.loads(f.read_text())
             d.pop("rows", None)
             d.pop("risk", None)
-            rows.append({"cohort": cohort, **d})
+            rows.append({"cohort": cohort, **setting, **d})
     return pd.DataFrame(rows), config
 
 

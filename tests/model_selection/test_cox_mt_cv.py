@@ -181,7 +181,7 @@ def test_fallback_wins_when_the_networks_cannot_learn(data) -> None:
     assert model.scale_ == pytest.approx(fit_risk_scale(event, time, oof), rel=1e-4)
 
 
-def test_fallback_that_loses_changes_nothing(data) -> None:
+def test_fallback_that_loses_changes_nothing(data, tmp_path) -> None:
     """A fallback that ranks no better than chance is scored and left out; same model as without."""
     X, U, event, time = data
     kw = {"estimator": CoxMT(**NET, learning_rate=1e-2), "n_members": 2, "random_state": 6}
@@ -192,6 +192,10 @@ def test_fallback_that_loses_changes_nothing(data) -> None:
     assert with_fb.best_params_ == without.best_params_
     assert len(with_fb.cv_results_) == len(without.cv_results_) + 1
     np.testing.assert_allclose(with_fb.predict(X), without.predict(X), rtol=1e-6)
+    save_model(with_fb, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert not back.chose_fallback_ and back.fallback.get_params() == flat.get_params()
+    np.testing.assert_allclose(back.predict(X), with_fb.predict(X), rtol=1e-9)
 
 
 def test_fallback_saves_and_loads(data, tmp_path) -> None:

@@ -281,7 +281,8 @@ class CoxMTCV(BaselineRiskModel):
         }
         config = {
             "params": params,
-            "estimator": _spec(self._base_estimator()),
+            # the network, when the ensemble holds the fallback instead (else a member is it)
+            "estimator": _spec(self._base_estimator()) if self.chose_fallback_ else None,
             "fallback": None if self.fallback is None else _spec(self.fallback),
             "chose_fallback": bool(self.chose_fallback_),
             "ensemble": inner,
@@ -302,7 +303,7 @@ class CoxMTCV(BaselineRiskModel):
         chose_fallback = bool(config.get("chose_fallback", False))
         if config.get("estimator") is not None:
             network = _from_spec(config["estimator"])
-        else:  # saved before the estimator's own record
+        else:
             network = clone(ensemble.estimators_[0])
         fallback = None if config.get("fallback") is None else _from_spec(config["fallback"])
         est = cls(network, fallback=fallback, **params)

@@ -172,6 +172,18 @@ def test_cv(model: str, demo_csv: Path, tmp_path: Path) -> None:
     assert "3-fold cross-validation x 1 repeats" in text
 
 
+def test_cv_defaults_compare_with_ridge_cox(demo_csv: Path, tmp_path: Path) -> None:
+    """Without --models, cv compares Cox-MT with Cox-nnet and with ridge Cox."""
+    code, text = _invoke(
+        "cv", "--data", demo_csv, "--epochs", "3", "--top-genes", "20", "--folds", "2",
+        "--repeats", "1", "--out", tmp_path / "res",
+    )  # fmt: skip
+    assert code == 0, text
+    res = pd.read_csv(tmp_path / "res" / "results.csv")
+    assert sorted(set(res["model"])) == ["Cox-MT", "Cox-nnet", "CoxPH"]
+    assert res["c_index"].between(0, 1).all()
+
+
 @pytest.mark.parametrize("model", ALL)
 def test_sweep(model: str, demo_csv: Path) -> None:
     name, values = GRID[model].split("=")

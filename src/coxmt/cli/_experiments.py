@@ -429,7 +429,9 @@ def _finish(results: Any, out: Path | None, **summary: Any) -> None:
 @cli_errors
 def cv(
     ctx: typer.Context,
-    models: str = typer.Option("coxmt,coxnnet", help=_MODELS_HELP),
+    models: str = typer.Option(
+        "coxmt,coxnnet,coxph", help=f"{_MODELS_HELP} Default: Cox-MT, Cox-nnet and ridge Cox."
+    ),
     reference: str | None = typer.Option(
         None, help="Model the others are compared with (default: coxmt if run, else the first)."
     ),

@@ -17,6 +17,7 @@ sys.path.insert(0, str(EXP_DIR))
 
 from _bench.config import build_model, load_config  # noqa: E402
 from _bench.data import Cohort, toy_cohort  # noqa: E402
+from _bench.permute import PermutedUnlabeled  # noqa: E402
 from _bench.pool import WithUnlabeledPool, build_pool  # noqa: E402
 from run import run_experiment  # noqa: E402
 
@@ -67,6 +68,11 @@ def test_plan_run_files_parse_and_build(path: Path) -> None:
             id="a2",
         ),
         pytest.param(
+            "run_f_permuted",
+            {"Cox-MT (tuned)": 44, "Cox-MT (tuned), permuted unlabeled rows": 44},
+            id="f",
+        ),
+        pytest.param(
             "run_d_pool",
             {
                 "Cox-MT (tuned)": 0,
@@ -110,6 +116,25 @@ def test_pool_rows_take_the_fold_genes_in_order() -> None:
     assert list(seen.columns) == ["B", "A"]
     np.testing.assert_array_equal(seen.to_numpy(), pool[:, [1, 0]])
     assert m.n_unlabeled_ == 4 and m.predict(X).shape == (30,)
+
+
+def test_permuted_unlabeled_rows_keep_each_gene_and_lose_the_rest() -> None:
+    """Arm (f)'s control: every column permuted on its own, names kept, the model refitted."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["A", "B", "C"])
+    y = (rng.random(30) < 0.6, rng.exponential(1.0, 30))
+    base = rng.normal(size=(200, 1))
+    U = pd.DataFrame(np.hstack([base, base, -base]), columns=["A", "B", "C"])  # correlated
+    m = PermutedUnlabeled(_Spy(max_epochs=2, random_state=0), random_state=1).fit(
+        X, y, X_unlabeled=U
+    )
+    seen = m.estimator_.seen_
+    assert list(seen.columns) == ["A", "B", "C"]
+    for col in "ABC":  # the same values per gene
+        np.testing.assert_array_equal(np.sort(seen[col]), np.sort(U[col]))
+    assert abs(np.corrcoef(seen["A"], seen["B"])[0, 1]) < 0.3  # the structure is gone
+    with pytest.raises(ValueError, match="needs unlabeled rows"):
+        PermutedUnlabeled(_Spy(max_epochs=2)).fit(X, y)
 
 
 def test_pool_missing_gene_is_an_error() -> None:

@@ -16,7 +16,8 @@ Model specifications::
 
     {"label": "Cox-MT", "model": "coxmt", "params": {...},
      "n_repeats": 2,                       # optional: fewer repeats for this model
-     "search": {"param": [v1, v2]}, "inner_cv": 3}   # optional: nested CV
+     "search": {"param": [v1, v2]}, "inner_cv": 3,   # optional: nested CV
+     "unlabeled": "permuted"}                        # optional: arm (f)'s control
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from _bench.permute import PermutedUnlabeled
 from coxmt.experiments import get_model
 from coxmt.model_selection import InnerCVSearch
 
@@ -41,7 +43,7 @@ KINDS = (
     "pan_cancer_pool",
 )
 _TOP = {"name", "title", "description", "random_state", "n_jobs", "parts", "claim"}
-_MODEL_KEYS = {"label", "model", "params", "n_repeats", "search", "inner_cv"}
+_MODEL_KEYS = {"label", "model", "params", "n_repeats", "search", "inner_cv", "unlabeled"}
 QUICK_EPOCHS = 2
 
 
@@ -87,6 +89,13 @@ def build_model(spec: dict[str, Any], *, quick: bool = False) -> Any:
             for k, vals in spec["search"].items()
         }
         est = InnerCVSearch(est, grid, cv=2 if quick else int(spec.get("inner_cv", 3)))
+    if spec.get("unlabeled", "as given") == "permuted":  # arm (f): structure destroyed
+        est = PermutedUnlabeled(est)
+    elif spec.get("unlabeled", "as given") != "as given":
+        raise ValueError(
+            f"model {spec.get('label')!r}: 'unlabeled' must be 'as given' or 'permuted', "
+            f"got {spec['unlabeled']!r}"
+        )
     return est
 
 

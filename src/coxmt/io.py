@@ -126,8 +126,11 @@ _MODEL_PACKAGES = ("coxmt.estimators.", "coxmt.model_selection.")
 """Packages whose modules define saved model classes (imported on load when named by a file)."""
 
 
-def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
-    """The registered class a saved model names; coxmt's own classes load on first use.
+def model_class(name: Any, config: dict[str, Any], where: str | Path) -> Any:
+    """The registered class a saved model (or a model saved inside one) names.
+
+    coxmt's own classes load on first use. ``where`` names the file or the part of a
+    saved model in the error for an unknown class.
 
     A public name of the ``coxmt`` package is imported through the facade; another
     class defined in a module of coxmt (``coxmt.estimators.baselines``, ...) through
@@ -158,7 +161,7 @@ def _model_class(name: Any, config: dict[str, Any], path: Path) -> Any:
     else:
         hint = "import the module that defines it (the class registers itself), then load again"
     raise ValueError(
-        f"{path} holds an unknown model class {name!r}; known: {sorted(_REGISTRY)}. {hint}"
+        f"{where} holds an unknown model class {name!r}; known: {sorted(_REGISTRY)}. {hint}"
     )
 
 
@@ -321,7 +324,7 @@ def load_model(path: str | Path) -> Any:
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{weights} is corrupted ({exc}); obtain the model again") from None
     name = config.get("class")
-    cls: Any = _model_class(name, config, path)
+    cls: Any = model_class(name, config, path)
     model_arrays = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
     try:
         estimator = cls._from_state(model_arrays, config)

@@ -14,14 +14,17 @@ from sklearn.utils.validation import check_is_fitted
 from coxmt._random import derive_seed, draw_seed
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators import CoxMT
-from coxmt.io import jsonable, prefixed, registered_model_classes
+from coxmt.io import jsonable, prefixed
 from coxmt.model_selection._calibration import fit_risk_scale
 from coxmt.model_selection._ensemble import (
     BaselineRiskModel,
     SeedEnsemble,
     export_nested,
+    export_unfitted,
     fit_estimators,
     import_nested,
+    import_unfitted,
+    require_random_state,
 )
 from coxmt.model_selection._meta import inner_folds, take_rows
 from coxmt.model_selection._search import best_setting, search_grid
@@ -163,22 +166,20 @@ class CoxMTCV(BaselineRiskModel):
 
     def _base_estimator(self) -> Any:
         est = CoxMT() if self.estimator is None else self.estimator
-        if "random_state" not in est.get_params(deep=False):
-            raise ValueError(
-                f"{type(est).__name__} has no random_state parameter; CoxMTCV seeds its networks "
-                "through it (give a coxmt Cox network, e.g. CoxMT or CoxNnet)"
-            )
+        require_random_state(
+            est,
+            "CoxMTCV seeds its networks through it (give a coxmt Cox network, e.g. CoxMT or "
+            "CoxNnet)",
+        )
         return est
 
     def _fallback(self, seed: int) -> Any:
         """The unfitted fallback seeded with ``seed``, or None."""
         if self.fallback is None:
             return None
-        if "random_state" not in self.fallback.get_params(deep=False):
-            raise ValueError(
-                f"fallback {type(self.fallback).__name__} has no random_state parameter; "
-                "CoxMTCV seeds it through it (e.g. fallback=PenalizedCox())"
-            )
+        require_random_state(
+            self.fallback, "CoxMTCV seeds it through it (e.g. fallback=PenalizedCox())", "fallback "
+        )
         return clone(self.fallback).set_params(random_state=seed)
 
     def fit(self, X: Any, y: Any, X_unlabeled: Any = None) -> CoxMTCV:
@@ -282,8 +283,8 @@ class CoxMTCV(BaselineRiskModel):
         config = {
             "params": params,
             # the network, when the ensemble holds the fallback instead (else a member is it)
-            "estimator": _spec(self._base_estimator()) if self.chose_fallback_ else None,
-            "fallback": None if self.fallback is None else _spec(self.fallback),
+            "estimator": export_unfitted(self._base_estimator()) if self.chose_fallback_ else None,
+            "fallback": None if self.fallback is None else export_unfitted(self.fallback),
             "chose_fallback": bool(self.chose_fallback_),
             "ensemble": inner,
             "scale": float(self.scale_),
@@ -302,10 +303,11 @@ class CoxMTCV(BaselineRiskModel):
             params["cv"] = int(config["n_splits"])
         chose_fallback = bool(config.get("chose_fallback", False))
         if config.get("estimator") is not None:
-            network = _from_spec(config["estimator"])
+            network = import_unfitted(config["estimator"], "network")
         else:
             network = clone(ensemble.estimators_[0])
-        fallback = None if config.get("fallback") is None else _from_spec(config["fallback"])
+        saved = config.get("fallback")
+        fallback = None if saved is None else import_unfitted(saved, "fallback")
         est = cls(network, fallback=fallback, **params)
         est.chose_fallback_ = chose_fallback
         est.ensemble_ = ensemble
@@ -319,22 +321,3 @@ class CoxMTCV(BaselineRiskModel):
         est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
         est.unique_times_ = est.baseline_.unique_times_
         return est
-
-
-def _spec(estimator: Any) -> dict[str, Any]:
-    """An unfitted estimator as its class name and constructor parameters (to save)."""
-    return {"class": type(estimator).__name__, "params": jsonable(estimator.get_params(deep=False))}
-
-
-def _from_spec(spec: dict[str, Any]) -> Any:
-    """Rebuild an unfitted estimator saved by :func:`_spec`."""
-    classes: dict[str, Any] = registered_model_classes()
-    name = spec["class"]
-    if name not in classes:
-        raise ValueError(
-            f"the saved model names an unknown estimator class {name!r}; known: "
-            f"{sorted(classes)}. Import the module that defines it and load again"
-        )
-    # JSON stores tuples (e.g. hidden_layer_sizes) as lists
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["params"].items()}
-    return classes[name](**params)

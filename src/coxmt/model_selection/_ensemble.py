@@ -14,7 +14,7 @@ from coxmt._validation import make_target
 from coxmt.baseline import BreslowBaseline
 from coxmt.estimators._base import BaseCoxNetwork
 from coxmt.estimators._mixins import SavedModelMixin
-from coxmt.io import jsonable, prefixed, registered_model_classes
+from coxmt.io import jsonable, model_class, prefixed
 from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
@@ -75,15 +75,28 @@ def export_nested(estimator: Any, prefix: str) -> tuple[dict[str, np.ndarray], d
 
 def import_nested(arrays: dict[str, np.ndarray], config: dict[str, Any], prefix: str) -> Any:
     """Rebuild an inner estimator saved by :func:`export_nested`."""
-    name = config["class"]
-    classes: dict[str, Any] = registered_model_classes()
-    if name not in classes:
-        raise ValueError(
-            f"the saved model holds an unknown inner model class {name!r}; known: "
-            f"{sorted(classes)}. Import the module that defines it ({config.get('module')}) "
-            "and load again"
-        )
-    return classes[name]._from_state(prefixed(arrays, prefix), config)
+    cls = model_class(config["class"], config, f"the saved model's {prefix}")
+    return cls._from_state(prefixed(arrays, prefix), config)
+
+
+def export_unfitted(estimator: Any) -> dict[str, Any]:
+    """An unfitted inner estimator as its class, module and constructor parameters."""
+    cls = type(estimator)
+    params = jsonable(estimator.get_params(deep=False))
+    return {"class": cls.__name__, "module": cls.__module__, "params": params}
+
+
+def import_unfitted(config: dict[str, Any], what: str) -> Any:
+    """Rebuild an unfitted estimator saved by :func:`export_unfitted`."""
+    cls = model_class(config["class"], config, f"the saved model's {what}")
+    # JSON stores tuples (e.g. hidden_layer_sizes) as lists
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
+
+
+def require_random_state(estimator: Any, why: str, role: str = "") -> None:
+    """Refuse an estimator without a ``random_state`` parameter (seeds go through it)."""
+    if "random_state" not in estimator.get_params(deep=False):
+        raise ValueError(f"{role}{type(estimator).__name__} has no random_state parameter; {why}")
 
 
 class BaselineRiskModel(DelegatingSurvivalEstimator, SavedModelMixin):
@@ -208,11 +221,7 @@ class SeedEnsemble(BaselineRiskModel):
     def _new_members(self) -> list[Any]:
         """Unfitted copies of ``estimator``, one per seed."""
         seeds = self._seeds()
-        if "random_state" not in self.estimator.get_params(deep=False):
-            raise ValueError(
-                f"{type(self.estimator).__name__} has no random_state parameter; a seed "
-                "ensemble needs one"
-            )
+        require_random_state(self.estimator, "a seed ensemble needs one")
         return [clone(self.estimator).set_params(random_state=s) for s in seeds]
 
     def _finish_fit(

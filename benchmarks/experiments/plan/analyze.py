@@ -201,13 +201,11 @@ def join_other_arms(
     the same splits and seeds reproduce each other), and is not added twice.
     """
     mine = split_fingerprints(part_dir.parent, part_dir.name)
-    frames, used = [res], []
+    frames, sources, reproduced = [res], set(), []
     for other_arm, other_part in JOIN[arm]:
         other_dir = RESULTS / other_arm
-        if not (other_dir / other_part).exists() and not (other_dir / "runs").is_dir():
-            continue
         other, _ = load_part(other_dir / other_part)
-        if other.empty:
+        if other.empty:  # not run yet
             continue
         theirs = split_fingerprints(other_dir, other_part)
         for cohort in sorted(set(mine) & set(theirs)):
@@ -232,15 +230,14 @@ def join_other_arms(
                             f"{model} on {cohort}: {other_arm} does not reproduce the results "
                             "already joined from another arm on the same splits and seeds"
                         )
-                    used.append(f"{model} on {cohort} reproduced by {other_arm} (to 1e-12)")
+                    reproduced.append(f"{model} on {cohort} reproduced by {other_arm} (to 1e-12)")
                     continue
                 frames.append(rows)
-                used.append(f"{other_arm}: {model} on {cohort}")
+                sources.add(other_arm)
     joined = pd.concat(frames, ignore_index=True)
-    reproduced = [u for u in used if "reproduced" in u]
-    sources = sorted({u.split(":")[0] for u in used if "reproduced" not in u})
+    names = ", ".join(sorted(sources)) or "no other arm yet"
     note = (
-        f"Analysed together with the finished models of {', '.join(sources) or 'no other arm yet'} "
+        f"Analysed together with the finished models of {names} "
         "on identical outer splits (split fingerprints checked)"
         + (f"; {'; '.join(reproduced)}" if reproduced else "")
         + "."

@@ -6,12 +6,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
+
+from coxmt.model_selection._meta import DelegatingSurvivalEstimator
 
 __all__ = ["PermutedUnlabeled"]
 
 
-class PermutedUnlabeled(BaseEstimator):
+class PermutedUnlabeled(DelegatingSurvivalEstimator):
     """Fit ``estimator`` with every column of ``X_unlabeled`` permuted on its own.
 
     Each gene keeps its values across the unlabeled patients (the same marginal
@@ -56,12 +58,3 @@ class PermutedUnlabeled(BaseEstimator):
         self.unlabeled_seen_ = np.asarray(permuted)
         self.estimator_ = clone(self.estimator).fit(X, y, X_unlabeled=permuted)
         return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.estimator_.predict(X)
-
-    def predict_survival_function(self, X: Any, times: Any = None) -> Any:
-        return self.estimator_.predict_survival_function(X, times)
-
-    def score(self, X: Any, y: Any) -> float:
-        return float(self.estimator_.score(X, y))

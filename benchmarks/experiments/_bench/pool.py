@@ -16,16 +16,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 
 from _bench.data import Cohort
 from coxmt.model_selection import align_genes
+from coxmt.model_selection._meta import DelegatingSurvivalEstimator
 from coxmt.preprocessing import chosen_transform, make_rnaseq_preprocessor
 
 __all__ = ["PanCancerPool", "WithUnlabeledPool", "build_pool"]
 
 
-class WithUnlabeledPool(BaseEstimator):
+class WithUnlabeledPool(DelegatingSurvivalEstimator):
     """Fit ``estimator`` with a fixed, already-preprocessed pool as ``X_unlabeled``.
 
     ``fit`` gets the training fold after the fold's preprocessing (a DataFrame whose
@@ -76,15 +77,6 @@ class WithUnlabeledPool(BaseEstimator):
         self.estimator_ = clone(self.estimator).fit(X, y, X_unlabeled=Xu)
         self.n_unlabeled_ = int(Xu.shape[0])
         return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.estimator_.predict(X)
-
-    def predict_survival_function(self, X: Any, times: Any = None) -> Any:
-        return self.estimator_.predict_survival_function(X, times)
-
-    def score(self, X: Any, y: Any) -> float:
-        return float(self.estimator_.score(X, y))
 
 
 class PanCancerPool:

@@ -6,8 +6,8 @@ Not part of the registered plan; a search for a third control (PLAN.md, note aft
 plant a linear log-hazard on mid-ranked principal components of all 956 BRCA patients
 (``make_rnaseq_preprocessor(k=None)`` then PCA; components a..b summed, standardised,
 times ``beta``), since directions of low variance are where many unlabeled rows should
-help to find the signal. Outcomes as in ``positive_control.py`` (Weibull shape 1.5, 60%
-censored, seed 7324). Validity check per candidate, on 5-fold x ``repeats`` CV (seed
+help to find the signal. Outcomes from ``positive_control.py``'s generator (Weibull
+shape 1.5, 60% censored, seed 7324). Validity check per candidate, on 5-fold x ``repeats`` CV (seed
 7326) with ``fraction`` of each training fold labeled: ridge Cox on the labeled rows'
 scores on 20 principal components fitted on the labeled + unlabeled training rows,
 against the same with components fitted on the labeled rows only. No network is fitted.
@@ -39,6 +39,9 @@ from coxmt.experiments import make_splits  # noqa: E402
 from coxmt.metrics import concordance_index  # noqa: E402
 from coxmt.preprocessing import make_rnaseq_preprocessor  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from positive_control import planted_outcomes  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "tcga" / "tcga_brca.csv.gz"
 OUT = ROOT / "benchmarks" / "results" / "plan" / "explore_control_candidates.md"
 SEED, CV_SEED, N_PCS = 7324, 7326, 20
@@ -51,20 +54,6 @@ CANDIDATES = [
     (4, 12, 1.0, 0.10, 1),
     (4, 12, 1.0, 0.05, 2),
 ]
-
-
-def outcomes(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weibull event times (shape 1.5, median 60 at eta 0) with 60% uniform censoring."""
-    rng = np.random.default_rng(SEED)
-    scale = 60.0 / np.log(2.0) ** (1 / 1.5)
-    event_time = scale * (-np.log(rng.random(len(eta))) / np.exp(eta)) ** (1 / 1.5)
-    u = rng.random(len(eta))
-    lo, hi = 1e-3, 1e4
-    for _ in range(100):
-        mid = np.sqrt(lo * hi)
-        lo, hi = (mid, hi) if np.mean(u * mid < event_time) > 0.6 else (lo, mid)
-    censor_time = u * np.sqrt(lo * hi)
-    return event_time <= censor_time, np.minimum(event_time, censor_time) + 1e-3
 
 
 def main() -> None:
@@ -91,7 +80,8 @@ def main() -> None:
     for a, b, beta, fraction, repeats in CANDIDATES:
         v = S[:, a - 1 : b].sum(axis=1)
         eta = beta * v / v.std()
-        event, time = outcomes(eta)
+        event_time, censor_time = planted_outcomes(eta, SEED)
+        event, time = event_time <= censor_time, np.minimum(event_time, censor_time) + 1e-3
         oracle = concordance_index(event, time, eta)
         scores: dict[str, list[float]] = {"ridge": [], "all": [], "lab": []}
         for split in make_splits(event, n_splits=5, n_repeats=repeats, random_state=CV_SEED):

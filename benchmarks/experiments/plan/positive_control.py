@@ -42,6 +42,25 @@ MEDIAN_MONTHS = 60.0
 CENSORED = 0.60
 
 
+def planted_outcomes(eta: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Event and censoring times for the true log-hazard ``eta``: Weibull event times
+    (shape ``SHAPE``, median ``MEDIAN_MONTHS`` at eta 0), uniform censoring whose upper
+    limit leaves the share ``CENSORED`` of patients censored."""
+    rng = np.random.default_rng(seed)
+    # Weibull: S(t) = exp(-(t / scale)^k * exp(eta)); median at eta = 0 is MEDIAN_MONTHS
+    scale = MEDIAN_MONTHS / np.log(2.0) ** (1 / SHAPE)
+    event_time = scale * (-np.log(rng.random(len(eta))) / np.exp(eta)) ** (1 / SHAPE)
+    u = rng.random(len(eta))
+    lo, hi = 1e-3, 1e4
+    for _ in range(100):  # bisection on the censoring limit
+        mid = np.sqrt(lo * hi)
+        if np.mean(u * mid < event_time) > CENSORED:
+            lo = mid
+        else:
+            hi = mid
+    return event_time, u * np.sqrt(lo * hi)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--group-effect", type=float, default=1.0, help="log-hazard of the group")
@@ -56,19 +75,7 @@ def main() -> None:
     group = KMeans(n_clusters=2, n_init=10, random_state=args.seed).fit_predict(scores)
     pc1 = scores[:, 0] / scores[:, 0].std()
     eta = args.group_effect * group + args.pc_effect * np.tanh(pc1)
-    rng = np.random.default_rng(args.seed)
-    # Weibull: S(t) = exp(-(t / scale)^k * exp(eta)); median at eta = 0 is MEDIAN_MONTHS
-    scale = MEDIAN_MONTHS / np.log(2.0) ** (1 / SHAPE)
-    event_time = scale * (-np.log(rng.random(len(eta))) / np.exp(eta)) ** (1 / SHAPE)
-    u = rng.random(len(eta))
-    lo, hi = 1e-3, 1e4
-    for _ in range(100):  # bisection on the censoring limit: 60% censored
-        mid = np.sqrt(lo * hi)
-        if np.mean(u * mid < event_time) > CENSORED:
-            lo = mid
-        else:
-            hi = mid
-    censor_time = u * np.sqrt(lo * hi)
+    event_time, censor_time = planted_outcomes(eta, args.seed)
     out = pd.DataFrame(
         {
             "case_id": frame["case_id"],

@@ -553,7 +553,9 @@ def test_read_feature_table_aligns_and_checks(tmp_path) -> None:
     from coxmt.data import read_feature_table
 
     p = tmp_path / "unlabeled.csv"
-    pd.DataFrame({"id": ["a", "b", "c"], "g1": [1.0, 2.0, 3.0], "g2": [0.1, 0.2, 0.3], "x": 1}).to_csv(p, index=False)
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "g1": [1.0, 2.0, 3.0], "g2": [0.1, 0.2, 0.3], "x": 1}
+    ).to_csv(p, index=False)
     out = read_feature_table(p, feature_names=["g2", "g1"], id_col="id")
     assert out.columns.tolist() == ["g2", "g1"] and out.index.tolist() == ["a", "b", "c"]
     with pytest.raises(ValueError, match=r"lacks 1 feature column.*g3"):

@@ -48,8 +48,12 @@ def test_live_cross_check_against_lifelines_and_sksurv() -> None:
     case = REFS["cases"][1]
     X, beta = np.asarray(case["X"]), np.asarray(case["beta"])
     t, e = np.asarray(case["time"]), np.asarray(case["event"])
-    assert ref.lifelines_efron(X, t, e, beta) == pytest.approx(case["lifelines_efron_nll_sum"], rel=1e-10)
-    assert ref.sksurv_nll(X, t, e, beta, "breslow") == pytest.approx(case["sksurv_breslow_nll_sum"], rel=1e-10)
+    assert ref.lifelines_efron(X, t, e, beta) == pytest.approx(
+        case["lifelines_efron_nll_sum"], rel=1e-10
+    )
+    assert ref.sksurv_nll(X, t, e, beta, "breslow") == pytest.approx(
+        case["sksurv_breslow_nll_sum"], rel=1e-10
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Ties in `time` detected:UserWarning")
@@ -63,7 +67,9 @@ def test_matches_torchsurv() -> None:
     for ties in ("efron", "breslow"):
         # torchsurv's "mean" divides by the number of distinct event times; compare sums.
         # torchsurv computes in float32, hence the relative tolerance.
-        ref = torchsurv_loss.neg_partial_log_likelihood(risk, event, time, ties_method=ties, reduction="sum")
+        ref = torchsurv_loss.neg_partial_log_likelihood(
+            risk, event, time, ties_method=ties, reduction="sum"
+        )
         ours = neg_partial_log_likelihood(risk, event, time, ties=ties, reduction="sum")
         assert float(ours) == pytest.approx(float(ref), rel=1e-6)
 
@@ -111,7 +117,9 @@ def test_shift_invariance_and_large_risks() -> None:
 )
 def test_degenerate_batches_are_finite_with_zero_gradient(event: list, time: list) -> None:
     risk = torch.zeros(len(time), dtype=torch.float64, requires_grad=True)
-    loss = neg_partial_log_likelihood(risk, torch.tensor(event, dtype=torch.bool), torch.tensor(time))
+    loss = neg_partial_log_likelihood(
+        risk, torch.tensor(event, dtype=torch.bool), torch.tensor(time)
+    )
     loss.backward()
     assert torch.isfinite(loss)
     assert float(loss.detach()) == 0.0
@@ -133,20 +141,28 @@ def test_gradient_matches_finite_differences() -> None:
     ("kwargs", "message"),
     [
         pytest.param({"event": [1, 2, 0]}, "event contains values other than 0/1", id="bad-event"),
-        pytest.param({"time": [1.0, -1.0, 2.0]}, "time contains negative, NaN or infinite", id="neg-time"),
-        pytest.param({"time": [1.0, float("nan"), 2.0]}, "time contains negative, NaN", id="nan-time"),
+        pytest.param(
+            {"time": [1.0, -1.0, 2.0]}, "time contains negative, NaN or infinite", id="neg-time"
+        ),
+        pytest.param(
+            {"time": [1.0, float("nan"), 2.0]}, "time contains negative, NaN", id="nan-time"
+        ),
         pytest.param({"time": [1.0, 2.0]}, "same length", id="length"),
     ],
 )
 def test_bad_input_messages(kwargs: dict, message: str) -> None:
     args = {"event": [1, 0, 1], "time": [1.0, 2.0, 3.0], **kwargs}
     with pytest.raises(ValueError, match=message):
-        neg_partial_log_likelihood(torch.zeros(3), torch.tensor(args["event"]), torch.tensor(args["time"]))
+        neg_partial_log_likelihood(
+            torch.zeros(3), torch.tensor(args["event"]), torch.tensor(args["time"])
+        )
 
 
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="ties must be"):
-        neg_partial_log_likelihood(torch.zeros(2), torch.tensor([1, 0]), torch.tensor([1.0, 2.0]), ties="exact")  # type: ignore[arg-type]
+        neg_partial_log_likelihood(
+            torch.zeros(2), torch.tensor([1, 0]), torch.tensor([1.0, 2.0]), ties="exact"
+        )  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"risk must be a torch\.Tensor"):
         neg_partial_log_likelihood(np.zeros(2), torch.tensor([1, 0]), torch.tensor([1.0, 2.0]))  # type: ignore[arg-type]
 

@@ -84,7 +84,9 @@ def test_cv_with_mcat_splits_and_unlabeled(app, table, tmp_path, cohort):
     [
         pytest.param(["--models", "svm"], "unknown model 'svm'", id="model"),
         pytest.param(["--folds", "1"], "--folds must be >= 2", id="folds"),
-        pytest.param(["--folds", "200"], "cannot make 200 folds from 66 deaths", id="too-many-folds"),
+        pytest.param(
+            ["--folds", "200"], "cannot make 200 folds from 66 deaths", id="too-many-folds"
+        ),
         pytest.param(["--top-genes", "0"], "--top-genes must be >= 1", id="top-genes"),
         pytest.param(["--event-means", "dead"], "--event-means must be", id="event-means"),
         pytest.param(["--reference", "rsf"], "--reference 'rsf' is not among", id="reference"),

@@ -49,7 +49,9 @@ def lifelines_efron(X: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np
     return float(-loglik)
 
 
-def sksurv_nll(X: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray, ties: str) -> float:
+def sksurv_nll(
+    X: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray, ties: str
+) -> float:
     opt = CoxPHOptimizer(X, event, time, alpha=np.zeros(X.shape[1]), ties=ties)
     return float(opt.nlog_likelihood(beta) * X.shape[0])  # sksurv averages over samples
 

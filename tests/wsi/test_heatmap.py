@@ -39,7 +39,9 @@ def test_attention_file_layout(attention_file: Path) -> None:
     assert attrs["model"] == "WSICoxMT"
 
 
-def test_render_heatmap_colours_the_patches(slide_path: Path, attention_file: Path, tmp_path: Path) -> None:
+def test_render_heatmap_colours_the_patches(
+    slide_path: Path, attention_file: Path, tmp_path: Path
+) -> None:
     from matplotlib.image import imread
 
     out = render_heatmap(slide_path, attention_file, tmp_path / "heat.png")

@@ -64,6 +64,11 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ("Cox-MT (tuned, L_s on all)", "Cox-nnet (tuned, L_s on events)"),
         ("Cox-MT (tuned, L_s on events)", "Cox-nnet (tuned, L_s on all)"),
     ],
+    "d_pool": [  # run_d_pool.json's reference first, then the remaining pair (section 7)
+        ("Cox-MT (tuned) + pan-cancer pool", "Cox-MT (tuned)"),
+        ("Cox-MT (tuned) + pan-cancer pool", "Cox-nnet (tuned)"),
+        ("Cox-MT (tuned)", "Cox-nnet (tuned)"),
+    ],
     "e_positive_control": [("Cox-MT (tuned)", "Cox-nnet (tuned)"), ("Cox-MT (tuned)", "ridge Cox")],
     "e2_positive_control": [
         ("Cox-MT (tuned)", "Cox-nnet (tuned)"),

@@ -316,3 +316,45 @@ def test_ray_backend_runs_one_task_per_fit(cohort, models, monkeypatch):
     remote = _cv(models, X, y, n_splits=2, backend="ray")
     assert fake.started and fake.options == {"num_cpus": 1}
     pd.testing.assert_frame_equal(local[DETERMINISTIC], remote[DETERMINISTIC])
+
+
+def test_chosen_settings_are_recorded_per_outer_fold(tmp_path, cohort):
+    """Nested CV: the results say which setting each outer training fold's inner CV chose."""
+    from coxmt.estimators.linear import PenalizedCox
+    from coxmt.model_selection import CoxMTCV, InnerCVSearch
+    from coxmt.pipeline import make_survival_pipeline
+
+    X, y = cohort
+    grid = {"learning_rate": [1e-3, 3e-2]}
+    models = {
+        "search": make_survival_pipeline(
+            StandardScaler(), InnerCVSearch(CoxNnet(max_epochs=10), grid, cv=2)
+        ),
+        "plain": CoxNnet(max_epochs=10),
+        # ridge Cox ranks this linear signal better than a 3-epoch network
+        "cv+ridge": CoxMTCV(
+            CoxMT(max_epochs=3), {"learning_rate": [1e-4]}, cv=2, fallback=PenalizedCox()
+        ),
+    }
+    res = _cv(models, X, y, results_dir=tmp_path)
+    searched = res[res["model"] == "search"]["chosen"].map(json.loads)
+    assert len(searched) == 3 and all(set(c) == {"learning_rate"} for c in searched)
+    assert all(c["learning_rate"] in grid["learning_rate"] for c in searched)
+    assert (res[res["model"] == "plain"]["chosen"] == "").all()
+    ridge = res[res["model"] == "cv+ridge"]["chosen"].map(json.loads).tolist()
+    assert ridge == [{"estimator": "PenalizedCox"}] * 3
+    results, _ = load_results(tmp_path)
+    pd.testing.assert_series_equal(results["chosen"], res["chosen"])
+
+
+def test_parts_written_before_the_chosen_column_still_resume(tmp_path, cohort, models):
+    X, y = cohort
+    full = _cv(models, X, y, results_dir=tmp_path)
+    for part in (tmp_path / "parts").glob("*.json"):  # as an earlier version wrote them
+        d = json.loads(part.read_text())
+        del d["chosen"]
+        part.write_text(json.dumps(d))
+    (tmp_path / "results.csv").unlink()
+    again = _cv(models, X, y, results_dir=tmp_path)
+    pd.testing.assert_frame_equal(again[DETERMINISTIC], full[DETERMINISTIC])
+    assert (again["chosen"] == "").all()

@@ -182,3 +182,22 @@ def test_rebuild_is_reproducible(report: Path, results_dir: Path, tmp_path: Path
     assert footer.sub("", _html(again)) == footer.sub("", _html(report))
     for png in (results_dir / "figures").glob("*.png"):
         assert (copy / "figures" / png.name).read_bytes() == png.read_bytes()
+
+
+def test_settings_chosen_by_inner_cv_are_counted(tmp_path: Path) -> None:
+    d = make_results_dir(tmp_path / "chosen")
+    res = pd.read_csv(d / "results.csv")
+    tuned = res["model"] == "Cox-MT"
+    n = int(tuned.sum())
+    res["chosen"] = ""
+    res.loc[tuned, "chosen"] = ['{"learning_rate": 0.01}'] * (n - 1) + ['{"estimator": "Ridge"}']
+    res.to_csv(d / "results.csv", index=False)
+    report = build_report(d)
+    md = (report.parent / "report.md").read_text(encoding="utf-8")
+    assert "Setting chosen by the inner CV" in md
+    assert re.search(rf"\| Cox-MT \| learning\\?_rate=0.01 \| +{n - 1} of {n} \|", md)
+    assert re.search(rf"\| Cox-MT \| estimator=Ridge \| +1 of {n} \|", md)
+    # no tuned model (all empty, read back as NaN): no table
+    res["chosen"] = ""
+    res.to_csv(d / "results.csv", index=False)
+    assert "Setting chosen" not in _html(build_report(d))

@@ -94,7 +94,9 @@ def merge_view(view: View, experiment: dict[str, Any], *, report: bool = True) -
             if src in cfg.get("models", {}) and label not in models_desc:
                 models_desc[label] = cfg["models"][src]
     res = _order(pd.concat(results, ignore_index=True), ["model", "repeat", "fold"])
-    res["notes"] = res["notes"].fillna("").astype(str)
+    for text in ("notes", "chosen"):  # "chosen": absent from runs written before it existed
+        if text in res.columns:
+            res[text] = res[text].fillna("").astype(str)
     pred = (
         _order(pd.concat(predictions, ignore_index=True), ["model", "repeat", "fold"])
         if predictions

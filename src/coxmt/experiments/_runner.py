@@ -208,7 +208,11 @@ def _check_backend(backend: str, n_jobs: int) -> int:
 
 
 def _results_frame(parts: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame([{c: p[c] for c in RESULT_COLUMNS} for p in parts], columns=RESULT_COLUMNS)
+    added_later = {"chosen": ""}  # parts written before the column existed (resumed runs)
+    frame = pd.DataFrame(
+        [{c: {**added_later, **p}[c] for c in RESULT_COLUMNS} for p in parts],
+        columns=RESULT_COLUMNS,
+    )
     for c in (
         "repeat",
         "fold",
@@ -221,7 +225,8 @@ def _results_frame(parts: list[dict[str, Any]]) -> pd.DataFrame:
         frame[c] = frame[c].astype(np.int64)
     for c in ("c_index", "uno_c", "ibs", "fit_seconds"):
         frame[c] = frame[c].astype(np.float64)
-    frame["notes"] = frame["notes"].fillna("").astype(str)
+    for c in ("notes", "chosen"):
+        frame[c] = frame[c].fillna("").astype(str)
     return frame
 
 
@@ -366,12 +371,16 @@ def cross_validate(
     results : pandas.DataFrame
         One row per model x repeat x fold: ``model, repeat, fold, c_index, uno_c,
         ibs, fit_seconds, n_train, n_test, n_events_train, n_events_test,
-        n_unlabeled, notes``. ``c_index`` is Harrell's C; ``uno_c`` Uno's IPCW C with
+        n_unlabeled, notes, chosen``. ``c_index`` is Harrell's C; ``uno_c`` Uno's IPCW C with
         censoring weights from the training fold and ``tau`` = the 0.9 quantile of the
         training follow-up times; ``ibs`` the integrated Brier score over 50 equally
         spaced times from the 10th percentile of the test follow-up to the smaller of
         the 90th percentiles of the test and training follow-up. A metric that cannot
-        be computed on a fold is NaN with the reason in ``notes``.
+        be computed on a fold is NaN with the reason in ``notes``. ``chosen``: for a
+        model tuned by an inner CV (:class:`~coxmt.model_selection.InnerCVSearch`,
+        :class:`~coxmt.model_selection.CoxMTCV`, a scikit-learn search, also inside a
+        pipeline), the setting that fold's inner CV chose, as JSON
+        (:func:`~coxmt.model_selection.chosen_setting`); empty otherwise.
     predictions : pandas.DataFrame
         Only with ``return_predictions=True``: ``model, repeat, fold, row, id, time,
         event, risk`` per test patient.

@@ -56,6 +56,7 @@ RESULT_COLUMNS = [
     "n_events_test",
     "n_unlabeled",
     "notes",
+    "chosen",
 ]
 PREDICTION_COLUMNS = ["model", "repeat", "fold", "row", "id", "time", "event", "risk"]
 _FORMAT = "coxmt-cv"
@@ -288,7 +289,8 @@ def load_results(results_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.
                 f"{str(f)!r} not found; the run has not finished (re-run it to resume)"
             )
         frame = pd.read_csv(f, float_precision="round_trip")
-        if "notes" in frame.columns:
-            frame["notes"] = frame["notes"].fillna("").astype(str)
+        for text in ("notes", "chosen"):  # empty text reads back as NaN
+            if text in frame.columns:
+                frame[text] = frame[text].fillna("").astype(str)
         out.append(frame)
     return out[0], out[1]

@@ -8,6 +8,7 @@ test and unlabeled patients. The data itself travels once per worker.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time as _time
@@ -22,6 +23,7 @@ import pandas as pd
 from coxmt._ray import gather_ray, import_ray, init_ray
 from coxmt._validation import make_target
 from coxmt.experiments._evaluate import evaluate_fold
+from coxmt.model_selection import chosen_setting
 from coxmt.training.threads import fix_threads, worker_split
 
 __all__ = [
@@ -116,6 +118,7 @@ def run_task(task: Task, data: CVData) -> dict[str, Any]:
         "n_events_test": int(ev_te.sum()),
         "n_unlabeled": 0 if task.unlabeled is None else len(task.unlabeled),
         "notes": "",
+        "chosen": "",
         "rows": [],
         "risk": [],
     }
@@ -155,6 +158,9 @@ def run_task(task: Task, data: CVData) -> dict[str, Any]:
     metrics, notes = evaluate_fold(est, X_te, risk, ev_tr, t_tr, ev_te, t_te)
     part.update(metrics)
     part["notes"] = "; ".join(notes)
+    setting = chosen_setting(est)
+    if setting is not None:  # what an inner CV chose on this training fold
+        part["chosen"] = json.dumps(setting, sort_keys=True, default=str)
     part["rows"] = [int(i) for i in te]
     part["risk"] = [float(r) for r in risk]
     return part

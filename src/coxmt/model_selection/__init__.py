@@ -27,7 +27,7 @@ from coxmt.model_selection._ensemble import SeedEnsemble
 from coxmt.model_selection._fit_many import fit_many
 from coxmt.model_selection._genes import align_genes, gene_symbol
 from coxmt.model_selection._label_fraction import LabelFraction
-from coxmt.model_selection._meta import accepts_unlabeled, is_semi_supervised
+from coxmt.model_selection._meta import accepts_unlabeled, chosen_setting, is_semi_supervised
 from coxmt.model_selection._search import InnerCVSearch
 from coxmt.model_selection._sites import SiteHeldOutKFold, site_codes
 
@@ -42,6 +42,7 @@ __all__ = [
     "Unlabeled",
     "accepts_unlabeled",
     "align_genes",
+    "chosen_setting",
     "derive_seed",
     "fit_many",
     "fit_risk_scale",

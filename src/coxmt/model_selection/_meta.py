@@ -19,7 +19,7 @@ from coxmt._validation import (
 )
 from coxmt.metrics import concordance_index
 
-__all__ = ["accepts_unlabeled", "is_semi_supervised"]
+__all__ = ["accepts_unlabeled", "chosen_setting", "is_semi_supervised"]
 
 
 def accepts_unlabeled(estimator: Any) -> bool:
@@ -55,6 +55,42 @@ def is_semi_supervised(estimator: Any) -> bool:
         return False
     keys = estimator.get_params(deep=True)
     return any(k == "consistency_weight" or k.endswith("__consistency_weight") for k in keys)
+
+
+def chosen_setting(model: Any) -> dict[str, Any] | None:
+    """What the inner cross-validation inside a fitted ``model`` chose, or None.
+
+    Looks through pipelines (their last step) and wrappers (``estimator_``) for the
+    first search (``best_params_``: :class:`InnerCVSearch`, :class:`CoxMTCV`,
+    scikit-learn's searches) and returns its chosen parameters; a :class:`CoxMTCV`
+    whose fallback won gives ``{"estimator": <the fallback's class name>}``. None when
+    nothing in the model was tuned. :func:`coxmt.experiments.cross_validate` records it
+    per outer fold (column ``chosen`` of its results).
+
+    Examples
+    --------
+    >>> from coxmt import CoxNnet
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 3))
+    >>> y = (rng.random(60) < 0.6, rng.exponential(size=60))
+    >>> from coxmt.model_selection import InnerCVSearch
+    >>> search = InnerCVSearch(CoxNnet(max_epochs=3, random_state=0),
+    ...                        {"learning_rate": [1e-3, 1e-2]}, cv=2).fit(X, y)
+    >>> chosen_setting(search) == search.best_params_, chosen_setting(CoxNnet())
+    (True, None)
+    """
+    for _ in range(16):  # nesting depth of any sensible model
+        if model is None:
+            return None
+        if hasattr(model, "best_params_"):
+            if getattr(model, "chose_fallback_", False):
+                return {"estimator": type(model.fallback).__name__}
+            return dict(model.best_params_)
+        if hasattr(model, "steps"):  # a (survival) pipeline: the model is its last step
+            model = model.steps[-1][1]
+        else:
+            model = getattr(model, "estimator_", None)
+    return None
 
 
 def aligned_target(X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:

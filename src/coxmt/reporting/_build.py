@@ -155,6 +155,27 @@ def _config_pairs(run: RunData) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- tables
+def _chosen_table(run: RunData) -> Table | None:
+    """How often each setting won the inner CV of the tuned models (column ``chosen``)."""
+    res = run.results
+    if "chosen" not in res.columns or not (res["chosen"].str.len() > 0).any():
+        return None
+    rows = []
+    for model, g in res[res["chosen"].str.len() > 0].groupby("model", sort=False):
+        counts = g["chosen"].value_counts()
+        for text, n in counts.items():
+            setting = ", ".join(f"{k}={v}" for k, v in json.loads(str(text)).items())
+            rows.append([Cell(str(model)), Cell(setting or "(defaults)", wrap=True),
+                         Cell(f"{n} of {len(g)}")])  # fmt: skip
+    return Table(
+        ["Model", "Setting chosen by the inner CV", "Outer folds"],
+        rows,
+        "Nested cross-validation: the setting each outer training fold's inner CV chose "
+        "(for a model with a fallback, the fallback's class when it ranked better).",
+        numeric_from=2,
+    )
+
+
 def _results_table(run: RunData, summary: pd.DataFrame) -> Table:
     cols = group_columns(run.results)
     metrics = run.metrics
@@ -457,6 +478,9 @@ def _document(run: RunData, title: str, reference: str | None) -> Document:
                 numeric_from=99,
             )
         )
+    chosen = _chosen_table(run)
+    if chosen is not None:
+        sections[-1].blocks.append(chosen)
     paired, why = paired_table(run, reference)
     if paired is not None and reference is not None:
         sections.append(

@@ -82,8 +82,9 @@ def load_run(results_dir: str | os.PathLike[str]) -> RunData:
     if results.empty:
         raise ValueError(f"{str(res_file)!r} has no rows; the run produced no results")
     results["model"] = results["model"].astype(str)
-    if "notes" in results.columns:
-        results["notes"] = results["notes"].fillna("").astype(str)
+    for text in ("notes", "chosen"):  # empty text reads back as NaN
+        if text in results.columns:
+            results[text] = results[text].fillna("").astype(str)
     notes: list[str] = []
     predictions = None
     pred_file = path / "predictions.csv"

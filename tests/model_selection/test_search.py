@@ -100,3 +100,32 @@ def test_nested_in_sklearn_cross_validation_with_real_cox_mt(data: Any) -> None:
     assert np.all((res["test_score"] >= 0) & (res["test_score"] <= 1))
     with pytest.raises(ValueError, match=r"InnerCVSearch\.fit through scikit-learn"):
         cross_validate(search, X, y, cv=2, params={"X_unlabeled": U}, error_score="raise")
+
+
+def test_saved_search_loads_with_its_choice_and_predictions(data: Any, tmp_path: Any) -> None:
+    """save_model / load_model round trip, in a pipeline, with a splitter as cv."""
+    from sklearn.preprocessing import StandardScaler
+
+    from coxmt import CoxNnet
+    from coxmt.io import load_model, save_model
+    from coxmt.model_selection import chosen_setting
+    from coxmt.pipeline import make_survival_pipeline
+
+    X, y = data
+    grid = [{"learning_rate": [1e-3, 3e-2]}, {"dropout": [0.5]}]
+    search = InnerCVSearch(CoxNnet(max_epochs=5, random_state=0), grid, cv=KFold(2))
+    model = make_survival_pipeline(StandardScaler(), search).fit(X, y)
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    s = loaded[-1]
+    assert isinstance(s, InnerCVSearch)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    times = np.quantile(y["time"], [0.25, 0.5])
+    np.testing.assert_allclose(
+        loaded.predict_survival_function(X, times), model.predict_survival_function(X, times)
+    )
+    assert s.best_params_ == search.best_params_ and s.best_score_ == search.best_score_
+    assert chosen_setting(loaded) == chosen_setting(model) == search.best_params_
+    pd.testing.assert_frame_equal(s.cv_results_, search.cv_results_, check_dtype=False)
+    assert s.param_grid == grid and s.cv == 2 and s.n_splits_ == 2  # a splitter is not saved
+    assert s.estimator.get_params() == search.estimator.get_params()
+    s.fit(X, y)  # the loaded search can be refitted

@@ -9,9 +9,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
+from sklearn.utils.validation import check_is_fitted
 
+from coxmt.io import RegisteredModel, jsonable
 from coxmt.metrics import concordance_index
-from coxmt.model_selection._ensemble import fit_estimators
+from coxmt.model_selection._ensemble import (
+    export_nested,
+    export_unfitted,
+    fit_estimators,
+    import_nested,
+    import_unfitted,
+)
 from coxmt.model_selection._meta import (
     DelegatingSurvivalEstimator,
     fit_with_unlabeled,
@@ -66,7 +74,7 @@ def best_setting(rows: Sequence[Mapping[str, Any]]) -> int:
     return int(np.nanargmax(means)) if np.isfinite(means).any() else 0
 
 
-class InnerCVSearch(DelegatingSurvivalEstimator):
+class InnerCVSearch(RegisteredModel, DelegatingSurvivalEstimator):
     """Choose hyperparameters by inner K-fold cross-validation (Harrell's C), then refit.
 
     The grid search for semi-supervised survival models: the labeled patients are
@@ -171,3 +179,36 @@ class InnerCVSearch(DelegatingSurvivalEstimator):
         best_est = clone(self.estimator).set_params(**self.best_params_)
         self.best_estimator_ = fit_with_unlabeled(best_est, X, y, X_unlabeled)
         return self
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_is_fitted(self, "best_estimator_")
+        arrays, inner = export_nested(self.best_estimator_, "best_estimator")
+        grids = [self.param_grid] if isinstance(self.param_grid, Mapping) else self.param_grid
+        params = {
+            "param_grid": [{k: jsonable(list(v)) for k, v in g.items()} for g in grids],
+            "cv": jsonable(self.cv) if isinstance(self.cv, int) else None,  # a splitter: no
+            "random_state": jsonable(self.random_state),
+        }
+        config = {
+            "estimator": export_unfitted(self.estimator),
+            "params": params,
+            "best_estimator": inner,
+            "best_params": jsonable(self.best_params_),
+            "best_score": float(self.best_score_),
+            "n_splits": int(self.n_splits_),
+            "cv_results": jsonable(self.cv_results_.to_dict(orient="records")),
+        }
+        return arrays, config
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> InnerCVSearch:
+        params = dict(config["params"])
+        if params.get("cv") is None:  # fitted with a splitter: refits use as many plain folds
+            params["cv"] = int(config["n_splits"])
+        est = cls(import_unfitted(config["estimator"], "estimator"), **params)
+        est.best_estimator_ = import_nested(arrays, config["best_estimator"], "best_estimator")
+        est.best_params_ = dict(config["best_params"])
+        est.best_score_ = float(config["best_score"])
+        est.n_splits_ = int(config["n_splits"])
+        est.cv_results_ = pd.DataFrame(config["cv_results"])
+        return est

@@ -27,7 +27,12 @@ from coxmt.model_selection._ensemble import (
     require_random_state,
 )
 from coxmt.model_selection._meta import inner_folds, take_rows
-from coxmt.model_selection._search import best_setting, search_grid
+from coxmt.model_selection._search import (
+    best_setting,
+    restore_search_state,
+    search_grid,
+    search_state,
+)
 
 __all__ = ["DEFAULT_GRID", "CoxMTCV"]
 
@@ -288,10 +293,7 @@ class CoxMTCV(BaselineRiskModel):
             "chose_fallback": bool(self.chose_fallback_),
             "ensemble": inner,
             "scale": float(self.scale_),
-            "n_splits": int(self.n_splits_),
-            "best_params": jsonable(self.best_params_),
-            "best_score": float(self.best_score_),
-            "cv_results": jsonable(self.cv_results_.to_dict(orient="records")),
+            **search_state(self),
         }
         return arrays, config
 
@@ -313,10 +315,7 @@ class CoxMTCV(BaselineRiskModel):
         est.ensemble_ = ensemble
         est.n_features_in_ = int(getattr(ensemble.estimators_[0], "n_features_in_", 0))
         est.scale_ = float(config["scale"])
-        est.n_splits_ = int(config["n_splits"])
-        est.best_params_ = dict(config["best_params"])
-        est.best_score_ = float(config["best_score"])
-        est.cv_results_ = pd.DataFrame(config["cv_results"])
+        restore_search_state(est, config)
         est.oof_risk_ = np.asarray(arrays["oof_risk"], dtype=np.float64)
         est.baseline_ = BreslowBaseline.from_state(prefixed(arrays, "baseline"))
         est.unique_times_ = est.baseline_.unique_times_

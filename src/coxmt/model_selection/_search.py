@@ -74,6 +74,24 @@ def best_setting(rows: Sequence[Mapping[str, Any]]) -> int:
     return int(np.nanargmax(means)) if np.isfinite(means).any() else 0
 
 
+def search_state(est: Any) -> dict[str, Any]:
+    """A fitted search's outcome for a saved model: chosen setting, scores, folds."""
+    return {
+        "n_splits": int(est.n_splits_),
+        "best_params": jsonable(est.best_params_),
+        "best_score": float(est.best_score_),
+        "cv_results": jsonable(est.cv_results_.to_dict(orient="records")),
+    }
+
+
+def restore_search_state(est: Any, config: dict[str, Any]) -> None:
+    """Set the attributes that :func:`search_state` saved on a loaded search."""
+    est.n_splits_ = int(config["n_splits"])
+    est.best_params_ = dict(config["best_params"])
+    est.best_score_ = float(config["best_score"])
+    est.cv_results_ = pd.DataFrame(config["cv_results"])
+
+
 class InnerCVSearch(RegisteredModel, DelegatingSurvivalEstimator):
     """Choose hyperparameters by inner K-fold cross-validation (Harrell's C), then refit.
 
@@ -193,10 +211,7 @@ class InnerCVSearch(RegisteredModel, DelegatingSurvivalEstimator):
             "estimator": export_unfitted(self.estimator),
             "params": params,
             "best_estimator": inner,
-            "best_params": jsonable(self.best_params_),
-            "best_score": float(self.best_score_),
-            "n_splits": int(self.n_splits_),
-            "cv_results": jsonable(self.cv_results_.to_dict(orient="records")),
+            **search_state(self),
         }
         return arrays, config
 
@@ -207,8 +222,5 @@ class InnerCVSearch(RegisteredModel, DelegatingSurvivalEstimator):
             params["cv"] = int(config["n_splits"])
         est = cls(import_unfitted(config["estimator"], "estimator"), **params)
         est.best_estimator_ = import_nested(arrays, config["best_estimator"], "best_estimator")
-        est.best_params_ = dict(config["best_params"])
-        est.best_score_ = float(config["best_score"])
-        est.n_splits_ = int(config["n_splits"])
-        est.cv_results_ = pd.DataFrame(config["cv_results"])
+        restore_search_state(est, config)
         return est

@@ -340,7 +340,9 @@ def main() -> None:
         "",
     ]
     payload: dict[str, Any] = {}
-    for arm_dir in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
+    # explorations (explore_*) are not arms of the plan: their own scripts report them
+    arms = [p for p in RESULTS.iterdir() if p.is_dir() and not p.name.startswith("explore")]
+    for arm_dir in sorted(arms):
         parts = sorted(p.parent for p in arm_dir.glob("*/results.csv"))
         running = {r.name.split("__")[0] for r in (arm_dir / "runs").glob("*__*")}
         parts += [arm_dir / name for name in sorted(running) if arm_dir / name not in parts]

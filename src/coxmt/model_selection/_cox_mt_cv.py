@@ -29,6 +29,7 @@ from coxmt.model_selection._ensemble import (
 from coxmt.model_selection._meta import inner_folds, take_rows
 from coxmt.model_selection._search import (
     best_setting,
+    grid_state,
     restore_search_state,
     search_grid,
     search_state,
@@ -279,7 +280,7 @@ class CoxMTCV(BaselineRiskModel):
         arrays.update({f"baseline.{k}": v for k, v in self.baseline_.to_state().items()})
         arrays["oof_risk"] = self.oof_risk_
         params = {
-            "param_grid": jsonable(self.param_grid),
+            "param_grid": grid_state(self.param_grid),
             "cv": jsonable(self.cv) if isinstance(self.cv, int) else None,
             "n_members": int(self.n_members),
             "calibrate": bool(self.calibrate),

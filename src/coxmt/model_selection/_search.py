@@ -74,11 +74,20 @@ def best_setting(rows: Sequence[Mapping[str, Any]]) -> int:
     return int(np.nanargmax(means)) if np.isfinite(means).any() else 0
 
 
+def grid_state(param_grid: Any) -> Any:
+    """A parameter grid (dict, list of dicts or None) as JSON can store it, same shape."""
+    if param_grid is None:
+        return None
+    if isinstance(param_grid, Mapping):
+        return {k: jsonable(list(v)) for k, v in param_grid.items()}
+    return [grid_state(g) for g in param_grid]
+
+
 def search_state(est: Any) -> dict[str, Any]:
     """A fitted search's outcome for a saved model: chosen setting, scores, folds."""
     return {
         "n_splits": int(est.n_splits_),
-        "best_params": jsonable(est.best_params_),
+        "best_params": {k: jsonable(v) for k, v in est.best_params_.items()},
         "best_score": float(est.best_score_),
         "cv_results": jsonable(est.cv_results_.to_dict(orient="records")),
     }
@@ -201,9 +210,8 @@ class InnerCVSearch(RegisteredModel, DelegatingSurvivalEstimator):
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         check_is_fitted(self, "best_estimator_")
         arrays, inner = export_nested(self.best_estimator_, "best_estimator")
-        grids = [self.param_grid] if isinstance(self.param_grid, Mapping) else self.param_grid
         params = {
-            "param_grid": [{k: jsonable(list(v)) for k, v in g.items()} for g in grids],
+            "param_grid": grid_state(self.param_grid),
             "cv": jsonable(self.cv) if isinstance(self.cv, int) else None,  # a splitter: no
             "random_state": jsonable(self.random_state),
         }

@@ -27,12 +27,14 @@ from coxmt.experiments._splits import (
     splits_to_frame,
 )
 from coxmt.experiments._store import (
+    ADDED_RESULT_COLUMNS,
     PREDICTION_COLUMNS,
     RESULT_COLUMNS,
     ResultsStore,
     describe,
     fingerprint,
     strip_no_effect,
+    text_columns_as_str,
 )
 from coxmt.experiments._tasks import (
     CVData,
@@ -208,11 +210,8 @@ def _check_backend(backend: str, n_jobs: int) -> int:
 
 
 def _results_frame(parts: list[dict[str, Any]]) -> pd.DataFrame:
-    added_later = {"chosen": ""}  # parts written before the column existed (resumed runs)
-    frame = pd.DataFrame(
-        [{c: {**added_later, **p}[c] for c in RESULT_COLUMNS} for p in parts],
-        columns=RESULT_COLUMNS,
-    )
+    rows = ({**ADDED_RESULT_COLUMNS, **p} for p in parts)  # resumed runs: older parts
+    frame = pd.DataFrame([{c: r[c] for c in RESULT_COLUMNS} for r in rows], columns=RESULT_COLUMNS)
     for c in (
         "repeat",
         "fold",
@@ -225,9 +224,7 @@ def _results_frame(parts: list[dict[str, Any]]) -> pd.DataFrame:
         frame[c] = frame[c].astype(np.int64)
     for c in ("c_index", "uno_c", "ibs", "fit_seconds"):
         frame[c] = frame[c].astype(np.float64)
-    for c in ("notes", "chosen"):
-        frame[c] = frame[c].fillna("").astype(str)
-    return frame
+    return text_columns_as_str(frame)
 
 
 def _predictions_frame(

@@ -59,6 +59,19 @@ RESULT_COLUMNS = [
     "chosen",
 ]
 PREDICTION_COLUMNS = ["model", "repeat", "fold", "row", "id", "time", "event", "risk"]
+# result columns added after runs had been written: the value a part written before has
+ADDED_RESULT_COLUMNS = {"chosen": ""}
+TEXT_COLUMNS = ("notes", "chosen")
+
+
+def text_columns_as_str(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text result columns as strings (empty text reads back as NaN)."""
+    for c in TEXT_COLUMNS:
+        if c in frame.columns:
+            frame[c] = frame[c].fillna("").astype(str)
+    return frame
+
+
 _FORMAT = "coxmt-cv"
 _FORMAT_VERSION = 1
 _OUTPUTS = ("config.json", "splits.csv", "results.csv", "predictions.csv")
@@ -288,9 +301,5 @@ def load_results(results_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.
             raise FileNotFoundError(
                 f"{str(f)!r} not found; the run has not finished (re-run it to resume)"
             )
-        frame = pd.read_csv(f, float_precision="round_trip")
-        for text in ("notes", "chosen"):  # empty text reads back as NaN
-            if text in frame.columns:
-                frame[text] = frame[text].fillna("").astype(str)
-        out.append(frame)
+        out.append(text_columns_as_str(pd.read_csv(f, float_precision="round_trip")))
     return out[0], out[1]
